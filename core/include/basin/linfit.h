@@ -23,6 +23,7 @@ typedef struct basin_affine_fit {
     int attained;    /* 0 when the infimum is approached only as ‖A‖ → ∞ */
     size_t iterations;
     size_t rank; /* rank of the [x 1] design (squared loss) */
+    double gap;  /* estimated bound on risk_sum − the true minimum; 0 when exact */
 } basin_affine_fit;
 
 /* Fit on samples idx[0..m) of ds (idx == NULL: the first m) for a model with out_dim outputs.

@@ -1,0 +1,186 @@
+/* The evaluation workspace of a net (net.h): every buffer forward, backward and the R-operator
+ * need for up to max_batch samples, allocated once so that evaluation never allocates.
+ *
+ * Layout: one double block holds act[] and ract[] (one buffer per layer boundary, flatten
+ * boundaries aliased), four max_batch × max_dim error buffers, and the conv im2col and
+ * transpose buffers (sized for the largest conv group); one size_t block holds the max-pool
+ * switches. Conv groups are sized so that one im2col buffer stays near CONV_COL_CAP doubles. */
+#include <limits.h>
+#include <string.h>
+
+#include "basin/alloc.h"
+#include "basin/status.h"
+#include "net_int.h"
+
+#define CONV_COL_CAP ((size_t)1 << 20)
+
+/* Samples per im2col group of a conv layer and the col / tmp lengths that group needs. */
+static int conv_plan(const basin__layer *L, size_t max_batch, size_t *group, size_t *col_len,
+                     size_t *tmp_len)
+{
+    size_t per;
+    if (basin_mul_size(L->conv_p, L->conv_ckk, &per) != BASIN_OK)
+        return BASIN_ERANGE;
+    size_t g = per > 0 ? CONV_COL_CAP / per : max_batch;
+    if (g < 1)
+        g = 1;
+    if (g > max_batch)
+        g = max_batch;
+    *group = g;
+    if (basin_mul_size(g, per, col_len) != BASIN_OK ||
+        basin_mul_size(g * L->conv_p, L->spec.filters, tmp_len) != BASIN_OK)
+        return BASIN_ERANGE;
+    return BASIN_OK;
+}
+
+static int add_buffer(size_t rows, size_t cols, size_t *total)
+{
+    size_t n;
+    if (basin_mul_size(rows, cols, &n) != BASIN_OK || basin_add_size(*total, n, total) != BASIN_OK)
+        return BASIN_ERANGE;
+    return BASIN_OK;
+}
+
+/* Count the doubles and size_t values the workspace needs; BASIN_ERANGE when a size overflows or
+ * a matrix dimension does not fit BLAS's int. */
+static int plan_ws(const basin_net *net, basin_net_ws *ws, size_t *n_double, size_t *n_index,
+                   size_t *col_len, size_t *tmp_len)
+{
+    size_t mb = ws->max_batch, total = 0, itotal = 0;
+    int rc = BASIN_OK;
+    if (mb > INT_MAX || net->max_dim > INT_MAX)
+        return BASIN_ERANGE;
+    *col_len = *tmp_len = 0;
+    for (size_t l = 0; l <= net->n_layers && !rc; l++) {
+        int alias = l > 0 && net->layers[l - 1].spec.kind == BASIN_LAYER_FLATTEN;
+        size_t dim = l == 0 ? net->in_dim : net->layers[l - 1].info.out_dim;
+        if (!alias)
+            rc = add_buffer(2 * mb, dim, &total); /* act and ract */
+    }
+    for (size_t l = 0; l < net->n_layers && !rc; l++) {
+        const basin__layer *L = &net->layers[l];
+        if (L->spec.kind == BASIN_LAYER_MAXPOOL)
+            rc = add_buffer(mb, L->info.out_dim, &itotal);
+        if (L->spec.kind != BASIN_LAYER_CONV2D || rc)
+            continue;
+        size_t cl = 0, tl = 0;
+        if (L->conv_ckk > INT_MAX)
+            rc = BASIN_ERANGE;
+        if (!rc)
+            rc = conv_plan(L, mb, &ws->conv_group[l], &cl, &tl);
+        if (!rc && cl / L->conv_ckk > INT_MAX) /* rows of the im2col GEMM */
+            rc = BASIN_ERANGE;
+        *col_len = cl > *col_len ? cl : *col_len;
+        *tmp_len = tl > *tmp_len ? tl : *tmp_len;
+    }
+    if (!rc)
+        rc = add_buffer(4 * mb, net->max_dim, &total);
+    if (!rc)
+        rc = add_buffer(1, *col_len, &total);
+    if (!rc)
+        rc = add_buffer(1, *tmp_len, &total);
+    *n_double = total;
+    *n_index = itotal;
+    return rc;
+}
+
+/* Point act, ract, delta, col, tmp and argmax into the two blocks. */
+static void carve(const basin_net *net, basin_net_ws *ws, size_t col_len)
+{
+    size_t mb = ws->max_batch;
+    double *p = ws->block;
+    for (size_t l = 0; l <= net->n_layers; l++) {
+        if (l > 0 && net->layers[l - 1].spec.kind == BASIN_LAYER_FLATTEN) {
+            ws->act[l] = ws->act[l - 1];
+            ws->ract[l] = ws->ract[l - 1];
+            continue;
+        }
+        size_t n = mb * (l == 0 ? net->in_dim : net->layers[l - 1].info.out_dim);
+        ws->act[l] = p;
+        ws->ract[l] = p + n;
+        p += 2 * n;
+    }
+    for (int j = 0; j < 2; j++) {
+        ws->delta[j] = p;
+        ws->rdelta[j] = p + mb * net->max_dim;
+        p += 2 * mb * net->max_dim;
+    }
+    ws->col = p;
+    ws->tmp = p + col_len;
+    size_t *q = ws->iblock;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        if (net->layers[l].spec.kind != BASIN_LAYER_MAXPOOL)
+            continue;
+        ws->argmax[l] = q;
+        q += mb * net->layers[l].info.out_dim;
+    }
+}
+
+int basin_net_ws_create(const basin_net *net, size_t max_batch, basin_net_ws **out)
+{
+    basin_net_ws *ws = NULL;
+    int rc = BASIN_OK;
+    if (!net || !out || max_batch == 0) {
+        rc = BASIN_EINVAL;
+        goto done;
+    }
+    *out = NULL;
+    ws = basin_calloc(1, sizeof *ws);
+    if (!ws) {
+        rc = BASIN_ENOMEM;
+        goto done;
+    }
+    ws->net = net;
+    ws->max_batch = max_batch;
+    ws->act = basin_calloc(net->n_layers + 1, sizeof *ws->act);
+    ws->ract = basin_calloc(net->n_layers + 1, sizeof *ws->ract);
+    ws->conv_group = basin_calloc(net->n_layers, sizeof *ws->conv_group);
+    ws->argmax = basin_calloc(net->n_layers, sizeof *ws->argmax);
+    if (!ws->act || !ws->ract || !ws->conv_group || !ws->argmax) {
+        rc = BASIN_ENOMEM;
+        goto done;
+    }
+    size_t n_double, n_index, col_len, tmp_len;
+    rc = plan_ws(net, ws, &n_double, &n_index, &col_len, &tmp_len);
+    if (rc)
+        goto done;
+    ws->block = basin_alloc_array(n_double, sizeof *ws->block);
+    ws->iblock = basin_alloc_array(n_index, sizeof *ws->iblock);
+    if (!ws->block || !ws->iblock) {
+        rc = BASIN_ENOMEM;
+        goto done;
+    }
+    carve(net, ws, col_len);
+    *out = ws;
+    ws = NULL;
+done:
+    basin_net_ws_free(ws);
+    return rc;
+}
+
+void basin_net_ws_free(basin_net_ws *ws)
+{
+    if (!ws)
+        return;
+    basin_free(ws->block);
+    basin_free(ws->iblock);
+    basin_free(ws->act);
+    basin_free(ws->ract);
+    basin_free(ws->conv_group);
+    basin_free(ws->argmax);
+    basin_free(ws);
+}
+
+int basin_net_ws_layer_input(const basin_net_ws *ws, size_t layer, const double **values,
+                             size_t *rows, size_t *cols)
+{
+    if (!ws || !values || !rows || !cols || layer >= ws->net->n_layers || ws->rows == 0)
+        return BASIN_EINVAL;
+    const basin__layer *L = &ws->net->layers[layer];
+    if (L->spec.kind != BASIN_LAYER_ACTIVATION && L->spec.kind != BASIN_LAYER_MAXPOOL)
+        return BASIN_EINVAL;
+    *values = ws->act[layer];
+    *rows = ws->rows;
+    *cols = L->info.in_dim;
+    return BASIN_OK;
+}

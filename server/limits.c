@@ -1,0 +1,35 @@
+/* The default published limits (limits.h) and their JSON form for GET /v1/limits.
+ *
+ * Sizing: a dataset of max_dataset_values doubles is 80 MB; a network of max_params parameters
+ * is 80 MB per θ, and a worker holds a few such vectors (θ, gradient, optimizer state). The body
+ * cap lets an inline dataset of a few hundred thousand values through; larger data should be
+ * generated server-side or uploaded as CSV within the same cap. max_width equals the core's
+ * BASIN_NET_MAX_WIDTH; max_params is what actually bounds the memory of a network. */
+#include "limits.h"
+
+void limits_defaults(struct limits *out)
+{
+    out->max_body_bytes = (size_t)32 << 20;
+    out->max_points = 100000;
+    out->max_input_dim = 16384;
+    out->max_dataset_values = 10000000;
+    out->max_layers = 64;
+    out->max_width = 65536;
+    out->max_params = 10000000;
+    out->max_restarts = 10000;
+    out->max_steps = 10000000;
+    out->max_trajectory_points = 10000;
+    out->max_classes = 1000;
+}
+
+json_t *limits_to_json(const struct limits *lim)
+{
+    return json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "max_body_bytes",
+        (json_int_t)lim->max_body_bytes, "max_points", (json_int_t)lim->max_points, "max_input_dim",
+        (json_int_t)lim->max_input_dim, "max_dataset_values", (json_int_t)lim->max_dataset_values,
+        "max_layers", (json_int_t)lim->max_layers, "max_width", (json_int_t)lim->max_width,
+        "max_params", (json_int_t)lim->max_params, "max_restarts", (json_int_t)lim->max_restarts,
+        "max_steps", (json_int_t)lim->max_steps, "max_trajectory_points",
+        (json_int_t)lim->max_trajectory_points, "max_classes", (json_int_t)lim->max_classes);
+}

@@ -1,0 +1,110 @@
+/* Private to the SQLite backend (store_sqlite*.c): the store object with its connection pool,
+ * statement/bind/column helpers and the operations implemented in the sibling files. */
+#ifndef BASINLAB_STORE_SQLITE_INT_H
+#define BASINLAB_STORE_SQLITE_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store_int.h"
+
+struct sqlite_store {
+    struct store base; /* first: a struct store * is a struct sqlite_store * */
+    char *path;
+    int busy_timeout_ms;
+    int max_idle;
+    int max_attempts;
+    void (*log)(void *user, const char *msg);
+    void *log_user;
+    pthread_mutex_t mu; /* guards idle/n_idle */
+    sqlite3 **idle;
+    size_t n_idle;
+};
+
+static inline struct sqlite_store *store_sq(struct store *s)
+{
+    return (struct sqlite_store *)s;
+}
+
+/* Borrow / return a connection (see the DESIGN block in store_sqlite.c). release rolls back a
+ * transaction left open by an error path. */
+int store_sq_acquire(struct sqlite_store *ss, sqlite3 **db);
+void store_sq_release(struct sqlite_store *ss, sqlite3 *db);
+
+/* Maps a SQLite result code to STORE_E* and logs the cause of unexpected ones. */
+int store_sq_fail(struct sqlite_store *ss, sqlite3 *db, int src, const char *what);
+int store_sq_prepare(struct sqlite_store *ss, sqlite3 *db, const char *sql, sqlite3_stmt **st);
+/* Runs a parameterless statement to completion. */
+int store_sq_exec(struct sqlite_store *ss, sqlite3 *db, const char *sql);
+/* BEGIN IMMEDIATE for writers (takes the write lock first, so busy_timeout applies and no
+ * transaction has to be upgraded later), BEGIN for consistent multi-statement reads. */
+int store_sq_begin(struct sqlite_store *ss, sqlite3 *db, int immediate);
+int store_sq_commit(struct sqlite_store *ss, sqlite3 *db);
+/* Steps a statement that returns no rows; STORE_OK on SQLITE_DONE. */
+int store_sq_step_done(struct sqlite_store *ss, sqlite3 *db, sqlite3_stmt *st, const char *what);
+
+/* Binds; NULL text/json bind SQL NULL. json is dumped compactly; a NaN real binds NULL. */
+int store_sq_bind_text(sqlite3_stmt *st, int idx, const char *s);
+int store_sq_bind_json(sqlite3_stmt *st, int idx, json_t *j);
+int store_sq_bind_real(sqlite3_stmt *st, int idx, double v);
+/* n float64 values as a little-endian blob (an empty blob for n == 0). */
+int store_sq_bind_f64(sqlite3_stmt *st, int idx, const double *v, size_t n);
+/* Map a bind result (SQLITE_*) to STORE_*. */
+int store_sq_bind_rc(int src);
+
+/* Column readers: NULL column → NULL / NaN / 0. json: STORE_ECORRUPT if the text is not JSON. */
+int store_sq_col_text(sqlite3_stmt *st, int col, char **out);
+int store_sq_col_json(sqlite3_stmt *st, int col, json_t **out);
+double store_sq_col_real(sqlite3_stmt *st, int col);
+int64_t store_sq_col_int(sqlite3_stmt *st, int col);
+int store_sq_col_id(sqlite3_stmt *st, int col, char dst[STORE_ID_SIZE]);
+/* A blob of exactly n little-endian float64 (else STORE_ECORRUPT) into a malloc'd array (NULL for
+ * n == 0). */
+int store_sq_col_f64(sqlite3_stmt *st, int col, size_t n, double **out);
+
+/* Within an open transaction: run counts of an experiment; an event row. */
+int store_sq_progress(struct sqlite_store *ss, sqlite3 *db, const char *exp_id,
+                      struct store_progress *p);
+json_t *store_sq_progress_json(const struct store_progress *p);
+int store_sq_event_add(struct sqlite_store *ss, sqlite3 *db, const char *exp_id, const char *type,
+                       json_t *data, int64_t now_ms, int64_t *id_out);
+/* Within a transaction: 1 if a row with this id exists in `table` (a constant name). */
+int store_sq_exists(struct sqlite_store *ss, sqlite3 *db, const char *sql_select_one,
+                    const char *id, int *exists);
+
+/* store_sqlite_runs.c */
+int store_sq_experiment_create(struct store *s, const struct store_experiment_new *e,
+                               char id_out[STORE_ID_SIZE], int *existed);
+int store_sq_experiment_get(struct store *s, const char *id, struct store_experiment **out);
+int store_sq_experiment_list(struct store *s, int status, size_t limit, const char *cursor,
+                             struct store_experiment_list **out);
+int store_sq_experiment_progress(struct store *s, const char *id, struct store_progress *out);
+int store_sq_experiment_set_summary(struct store *s, const char *id, json_t *summary);
+int store_sq_experiment_cancel(struct store *s, const char *id, int *changed);
+int store_sq_experiment_delete(struct store *s, const char *id);
+int store_sq_claim_runs(struct store *s, const char *worker_id, size_t max_runs,
+                        struct store_claim **out);
+int store_sq_claim_heartbeat(struct store *s, const char *token, int *cancel_requested);
+int store_sq_run_finish(struct store *s, const struct store_run_result *r);
+int store_sq_requeue_stale(struct store *s, int64_t lease_before_ms, int64_t *requeued,
+                           int64_t *failed);
+int store_sq_run_get(struct store *s, const char *id, struct store_run **out);
+int store_sq_run_list(struct store *s, const char *experiment_id, const struct store_run_filter *f,
+                      size_t limit, const char *cursor, struct store_run_list **out);
+int store_sq_run_params_get(struct store *s, const char *run_id, double **params, size_t *n);
+
+/* store_sqlite_traj.c */
+int store_sq_trajectory_append(struct store *s, const char *run_id, const char *token,
+                               const struct store_traj_point *pts, size_t n);
+int store_sq_trajectory_info(struct store *s, const char *run_id, struct store_traj_info *out);
+int store_sq_trajectory_read(struct store *s, const char *run_id, int64_t from_step,
+                             int64_t to_step, size_t limit, struct store_traj_point **pts,
+                             size_t *n, int64_t *next_step);
+int store_sq_trajectory_downsample(struct store *s, const char *run_id, int64_t from_step,
+                                   int64_t to_step, size_t max_points,
+                                   struct store_traj_point **pts, size_t *n);
+
+#endif
