@@ -103,8 +103,7 @@ static int check_list(const struct migration *list, char *err, size_t errcap)
 }
 
 /* One migration in one transaction; a no-op when another process applied it first. */
-static int apply_one(sqlite3 *db, const struct migration *m, int *version, char *err,
-                     size_t errcap)
+static int apply_one(sqlite3 *db, const struct migration *m, int *version, char *err, size_t errcap)
 {
     char *msg = NULL;
     char pragma[64];

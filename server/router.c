@@ -484,7 +484,9 @@ static int parse_json_body(struct request *req, struct reply *rep)
     req->json = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &err);
     if (req->json != NULL)
         goto done;
-    if (json_error_code(&err) == json_error_out_of_memory) {
+    /* jansson reports most allocation failures as such, but a failure while setting up the
+     * lexer returns NULL with the error untouched (empty text): also not the client's fault */
+    if (json_error_code(&err) == json_error_out_of_memory || err.text[0] == '\0') {
         rc = BASIN_ENOMEM;
         goto done;
     }

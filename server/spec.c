@@ -604,9 +604,11 @@ static int parse_either(struct spec_ctx *c, const json_t *body, const char *inli
 /* The default trajectory_every: 100, or larger to keep a run within the stored-points limit. */
 static size_t default_trajectory_every(size_t max_steps, size_t max_points)
 {
+    /* A run stores at most floor(max_steps/every) + 2 points: that is ≤ max_points exactly when
+     * every > max_steps/(max_points − 1). */
     size_t every = 100;
     if (max_points > 2) {
-        size_t need = max_steps / (max_points - 2) + 1;
+        size_t need = max_steps / (max_points - 1) + 1;
         if (need > every)
             every = need;
     }

@@ -146,29 +146,27 @@ static int parse_layer(struct spec_ctx *c, const json_t *obj, basin_layer_spec *
     return rc ? BASIN_EINVAL : BASIN_OK;
 }
 
-/* Point a basin_net_error at the layer field it names (or the layer, when the field was not
- * written in the body, e.g. a defaulted stride). */
-static void report_net_error(struct spec_ctx *c, const json_t *layers_json,
+/* Point a basin_net_error at the field it names (or at the layer / the architecture when the
+ * field was not written in the body, e.g. a defaulted stride). */
+static void report_net_error(struct spec_ctx *c, const json_t *arch_json,
                              const basin_net_error *err)
 {
+    const json_t *layers_json = json_object_get(arch_json, "layers");
+    const json_t *obj = arch_json;
+    size_t mark = c->len;
     if (err->layer >= 0 && (size_t)err->layer < json_array_size(layers_json)) {
-        const json_t *lj = json_array_get(layers_json, (size_t)err->layer);
-        size_t mark = spec_ptr_push(c, "layers");
+        obj = json_array_get(layers_json, (size_t)err->layer);
+        spec_ptr_push(c, "layers");
         spec_ptr_push_index(c, (size_t)err->layer);
-        if (err->field[0] != '\0' && json_object_get(lj, err->field) != NULL)
-            spec_err_at(c, err->field, "%s", err->message);
-        else
-            spec_err(c, "%s", err->message);
-        spec_ptr_pop(c, mark);
-        return;
     }
-    if (strcmp(err->field, "input_shape") == 0 || strcmp(err->field, "in_shape") == 0)
-        spec_err_at(c, "input_shape", "%s", err->message);
+    if (err->field[0] != '\0' && json_object_get(obj, err->field) != NULL)
+        spec_err_at(c, err->field, "%s", err->message);
     else
         spec_err(c, "%s", err->message);
+    spec_ptr_pop(c, mark);
 }
 
-static int build_net(struct spec_ctx *c, const json_t *layers_json, struct spec_arch *a)
+static int build_net(struct spec_ctx *c, const json_t *arch_json, struct spec_arch *a)
 {
     basin_net_error err;
     memset(&err, 0, sizeof err);
@@ -181,7 +179,7 @@ static int build_net(struct spec_ctx *c, const json_t *layers_json, struct spec_
     if (rc != BASIN_OK) {
         if (err.message[0] == '\0')
             snprintf(err.message, sizeof err.message, "rejected: %s", basin_strerror(rc));
-        report_net_error(c, layers_json, &err);
+        report_net_error(c, arch_json, &err);
         return BASIN_EINVAL;
     }
     size_t params = basin_net_param_count(a->net);
@@ -260,7 +258,7 @@ int spec_arch_parse_at(struct spec_ctx *c, const json_t *v, size_t default_rank,
         rc = BASIN_EINVAL;
         goto done;
     }
-    rc = build_net(c, layers, a);
+    rc = build_net(c, v, a);
 done:
     if (rc == BASIN_OK)
         *out = a;

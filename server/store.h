@@ -82,9 +82,9 @@ int store_http_status(int rc);
 #define STORE_TOKEN_SIZE 40
 #define STORE_CURSOR_SIZE 128
 #define STORE_EVENT_TYPE_SIZE 64
-#define STORE_MAX_PAGE 10000     /* the largest `limit` a list accepts */
+#define STORE_MAX_PAGE 10000 /* the largest `limit` a list accepts */
 #define STORE_MAX_RESTARTS 1000000
-#define STORE_MAX_CLAIM 4096     /* the largest batch store_claim_runs hands out */
+#define STORE_MAX_CLAIM 4096 /* the largest batch store_claim_runs hands out */
 #define STORE_TRAJ_CHUNK_POINTS 512
 #define STORE_NO_LIMIT INT64_MAX /* for store_requeue_stale at start-up: every running run */
 
@@ -237,7 +237,7 @@ struct store_traj_point {
     double risk, grad_norm, param_norm;
 };
 struct store_traj_info {
-    int64_t count;                /* points stored */
+    int64_t count;                 /* points stored */
     int64_t first_step, last_step; /* -1 when count == 0 */
 };
 
@@ -304,9 +304,9 @@ void store_event_list_free(struct store_event_list *l);
 /* ---- opening ---- */
 
 struct store_options {
-    int busy_timeout_ms;  /* 0 → 5000 */
-    int max_idle_conns;   /* connections kept open between calls; 0 → 8 */
-    int max_attempts;     /* claims a run may use before requeue_stale fails it; 0 → 3 */
+    int busy_timeout_ms; /* 0 → 5000 */
+    int max_idle_conns;  /* connections kept open between calls; 0 → 8 */
+    int max_attempts;    /* claims a run may use before requeue_stale fails it; 0 → 3 */
     /* Called (from any thread) with the cause of STORE_EINTERNAL/EIO/ECORRUPT errors; may be
      * NULL. */
     void (*log)(void *user, const char *msg);
@@ -318,8 +318,8 @@ struct store;
 /* Open (creating if needed) and migrate the store at `location` ("sqlite:PATH" or PATH). opt may
  * be NULL for defaults. On failure *out is NULL and err (if errcap > 0) holds a sentence, e.g.
  * "database schema version 3 is newer than this binary's (1)" with STORE_ETOONEW. */
-int store_open(const char *location, const struct store_options *opt, struct store **out,
-               char *err, size_t errcap);
+int store_open(const char *location, const struct store_options *opt, struct store **out, char *err,
+               size_t errcap);
 
 /* ---- the backend table ---- */
 
@@ -330,8 +330,7 @@ struct store_ops {
 
     int (*dataset_insert)(struct store *s, const struct store_dataset *d,
                           char id_out[STORE_ID_SIZE]);
-    int (*dataset_get)(struct store *s, const char *id, unsigned flags,
-                       struct store_dataset **out);
+    int (*dataset_get)(struct store *s, const char *id, unsigned flags, struct store_dataset **out);
     int (*dataset_list)(struct store *s, size_t limit, const char *cursor,
                         struct store_dataset_list **out);
     int (*dataset_delete)(struct store *s, const char *id);
@@ -356,6 +355,7 @@ struct store_ops {
     int (*claim_runs)(struct store *s, const char *worker_id, size_t max_runs,
                       struct store_claim **out);
     int (*claim_heartbeat)(struct store *s, const char *token, int *cancel_requested);
+    int (*claim_release)(struct store *s, const char *token, int64_t *requeued);
     int (*run_finish)(struct store *s, const struct store_run_result *r);
     int (*requeue_stale)(struct store *s, int64_t lease_before_ms, int64_t *requeued,
                          int64_t *failed);
@@ -367,17 +367,17 @@ struct store_ops {
     int (*trajectory_append)(struct store *s, const char *run_id, const char *token,
                              const struct store_traj_point *pts, size_t n);
     int (*trajectory_info)(struct store *s, const char *run_id, struct store_traj_info *out);
-    int (*trajectory_read)(struct store *s, const char *run_id, int64_t from_step,
-                           int64_t to_step, size_t limit, struct store_traj_point **pts,
-                           size_t *n, int64_t *next_step);
+    int (*trajectory_read)(struct store *s, const char *run_id, int64_t from_step, int64_t to_step,
+                           size_t limit, struct store_traj_point **pts, size_t *n,
+                           int64_t *next_step);
     int (*trajectory_downsample)(struct store *s, const char *run_id, int64_t from_step,
-                                 int64_t to_step, size_t max_points,
-                                 struct store_traj_point **pts, size_t *n);
+                                 int64_t to_step, size_t max_points, struct store_traj_point **pts,
+                                 size_t *n);
 
-    int (*event_append)(struct store *s, const char *experiment_id, const char *type,
-                        json_t *data, int64_t *id_out);
-    int (*events_since)(struct store *s, const char *experiment_id, int64_t after_id,
-                        size_t limit, struct store_event_list **out);
+    int (*event_append)(struct store *s, const char *experiment_id, const char *type, json_t *data,
+                        int64_t *id_out);
+    int (*events_since)(struct store *s, const char *experiment_id, int64_t after_id, size_t limit,
+                        struct store_event_list **out);
 
     int (*metrics)(struct store *s, struct store_metrics *out);
 };
@@ -507,6 +507,15 @@ static inline int store_claim_heartbeat(struct store *s, const char *token, int 
 {
     return s->ops->claim_heartbeat(s, token, cancel_requested);
 }
+/* A clean hand-back (a draining worker): the claim's runs that are still `running` go back to
+ * `queued`, their partial trajectory dropped and the attempt they used returned (a drain is not
+ * a lost worker, so it must not count towards max_attempts); runs of a cancelled experiment
+ * become `cancelled` instead. The token is dead afterwards. *requeued (optional) counts the runs
+ * queued again; a claim with nothing left running is not an error (0). */
+static inline int store_claim_release(struct store *s, const char *token, int64_t *requeued)
+{
+    return s->ops->claim_release(s, token, requeued);
+}
 /* Fenced: writes the result (and end point) only if the run is `running` under r->token; then
  * STORE_ECONFLICT (stale token, terminal run) — a terminal run is never rewritten. Also finishes
  * the experiment when this was its last non-terminal run, and appends the events. */
@@ -528,8 +537,8 @@ static inline int store_run_get(struct store *s, const char *id, struct store_ru
 }
 /* Runs of one experiment (STORE_ENOTFOUND if it does not exist); f may be NULL (all, by index). */
 static inline int store_run_list(struct store *s, const char *experiment_id,
-                                 const struct store_run_filter *f, size_t limit,
-                                 const char *cursor, struct store_run_list **out)
+                                 const struct store_run_filter *f, size_t limit, const char *cursor,
+                                 struct store_run_list **out)
 {
     return s->ops->run_list(s, experiment_id, f, limit, cursor, out);
 }
@@ -567,16 +576,15 @@ static inline int store_trajectory_read(struct store *s, const char *run_id, int
  * per step bucket its first, last, min-risk and max-risk points (downsample.h), so spikes
  * survive. Malloc'd array, free(). */
 static inline int store_trajectory_downsample(struct store *s, const char *run_id,
-                                              int64_t from_step, int64_t to_step,
-                                              size_t max_points, struct store_traj_point **pts,
-                                              size_t *n)
+                                              int64_t from_step, int64_t to_step, size_t max_points,
+                                              struct store_traj_point **pts, size_t *n)
 {
     return s->ops->trajectory_downsample(s, run_id, from_step, to_step, max_points, pts, n);
 }
 
 /* type: 1..63 bytes; data (borrowed) any JSON value. */
-static inline int store_event_append(struct store *s, const char *experiment_id,
-                                     const char *type, json_t *data, int64_t *id_out)
+static inline int store_event_append(struct store *s, const char *experiment_id, const char *type,
+                                     json_t *data, int64_t *id_out)
 {
     return s->ops->event_append(s, experiment_id, type, data, id_out);
 }

@@ -77,8 +77,7 @@ const char *store_run_status_name(enum store_run_status s)
 
 const char *store_run_origin_name(enum store_run_origin o)
 {
-    return (unsigned)o < sizeof origin_names / sizeof origin_names[0] ? origin_names[o]
-                                                                      : "unknown";
+    return (unsigned)o < sizeof origin_names / sizeof origin_names[0] ? origin_names[o] : "unknown";
 }
 
 int store_exp_status_parse(const char *name, enum store_exp_status *out)
@@ -105,8 +104,8 @@ int store_run_status_parse(const char *name, enum store_run_status *out)
     return STORE_EINVAL;
 }
 
-int store_open(const char *location, const struct store_options *opt, struct store **out,
-               char *err, size_t errcap)
+int store_open(const char *location, const struct store_options *opt, struct store **out, char *err,
+               size_t errcap)
 {
     static const char sqlite_scheme[] = "sqlite:";
 

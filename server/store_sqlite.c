@@ -13,8 +13,9 @@
  * (writers queue for the single write lock instead of failing at once; after the timeout the
  * call answers STORE_EBUSY → 503), foreign_keys=ON (RESTRICT/CASCADE are enforced by the
  * database, not by hand), synchronous=FULL (in WAL mode NORMAL may lose the last commits on power
- * loss; we promise "acknowledged = committed", so every commit is fsynced), trusted_schema=OFF
- * and the DEFENSIVE flag (the file cannot be used to run surprising SQL).
+ * loss; we promise "acknowledged = committed", so every commit is fsynced) and the DEFENSIVE
+ * flag. trusted_schema stays on: SQLite 3.40 does not mark json_valid() innocuous, and the
+ * schema's CHECK (json_valid(...)) constraints would make every statement fail without it.
  * Transactions. Writers begin IMMEDIATE: the write lock is taken first, so a transaction never
  * has to upgrade from read to write, which SQLite cannot wait for (it would fail with BUSY at
  * once). Multi-statement reads use a deferred BEGIN for one consistent snapshot.
@@ -100,7 +101,6 @@ static int conn_setup(struct sqlite_store *ss, sqlite3 *db, char *err, size_t er
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, ss->busy_timeout_ms);
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
-    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
     rc = store_sq_exec(ss, db, "PRAGMA foreign_keys = ON");
     if (rc == STORE_OK)
         rc = store_sq_exec(ss, db, "PRAGMA synchronous = FULL");
@@ -564,7 +564,7 @@ static int sq_schema_version(struct store *s, int *version)
 /* ---- datasets ---- */
 
 #define DATASET_COLS                                                                               \
-    "id, name, kind, spec, input_shape, n, in_dim, y_dim, task, n_classes, linear_fit, "          \
+    "id, name, kind, spec, input_shape, n, in_dim, y_dim, task, n_classes, linear_fit, "           \
     "created_at, seq"
 
 static int read_dataset(sqlite3_stmt *st, unsigned flags, struct store_dataset *d)
@@ -627,8 +627,8 @@ static int sq_dataset_insert(struct store *s, const struct store_dataset *d,
     if (!d || !d->kind || !d->task || !d->spec || !d->input_shape || d->n < 0 || d->in_dim < 1 ||
         d->y_dim < 1 || d->n_classes < 0 ||
         store__mul_size((size_t)d->n, (size_t)d->in_dim, &nx) != STORE_OK ||
-        store__mul_size((size_t)d->n, (size_t)d->y_dim, &ny) != STORE_OK ||
-        (nx > 0 && !d->x) || (ny > 0 && !d->y)) {
+        store__mul_size((size_t)d->n, (size_t)d->y_dim, &ny) != STORE_OK || (nx > 0 && !d->x) ||
+        (ny > 0 && !d->y)) {
         rc = STORE_EINVAL;
         goto done;
     }
@@ -924,8 +924,7 @@ static int sq_architecture_get(struct store *s, const char *id, struct store_arc
     }
     rc = store_sq_acquire(ss, &db);
     if (rc == STORE_OK)
-        rc = store_sq_prepare(ss, db, "SELECT " ARCH_COLS " FROM architectures WHERE id = ?1",
-                              &st);
+        rc = store_sq_prepare(ss, db, "SELECT " ARCH_COLS " FROM architectures WHERE id = ?1", &st);
     if (rc == STORE_OK)
         rc = store_sq_bind_text(st, 1, id);
     if (rc != STORE_OK)
@@ -1183,11 +1182,11 @@ static int sq_metrics(struct store *s, struct store_metrics *out)
     if (rc == STORE_OK)
         rc = store_sq_begin(ss, db, 0);
     if (rc == STORE_OK)
-        rc = count_by_status(ss, db, "SELECT status, count(*) FROM runs GROUP BY status", 1,
-                             m.runs);
+        rc =
+            count_by_status(ss, db, "SELECT status, count(*) FROM runs GROUP BY status", 1, m.runs);
     if (rc == STORE_OK)
-        rc = count_by_status(ss, db, "SELECT status, count(*) FROM experiments GROUP BY status",
-                             0, m.experiments);
+        rc = count_by_status(ss, db, "SELECT status, count(*) FROM experiments GROUP BY status", 0,
+                             m.experiments);
     if (rc == STORE_OK)
         rc = scalar_int(ss, db,
                         "SELECT count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id "
@@ -1226,6 +1225,7 @@ static const struct store_ops sqlite_ops = {
     .experiment_delete = store_sq_experiment_delete,
     .claim_runs = store_sq_claim_runs,
     .claim_heartbeat = store_sq_claim_heartbeat,
+    .claim_release = store_sq_claim_release,
     .run_finish = store_sq_run_finish,
     .requeue_stale = store_sq_requeue_stale,
     .run_get = store_sq_run_get,

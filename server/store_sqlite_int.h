@@ -88,6 +88,7 @@ int store_sq_experiment_delete(struct store *s, const char *id);
 int store_sq_claim_runs(struct store *s, const char *worker_id, size_t max_runs,
                         struct store_claim **out);
 int store_sq_claim_heartbeat(struct store *s, const char *token, int *cancel_requested);
+int store_sq_claim_release(struct store *s, const char *token, int64_t *requeued);
 int store_sq_run_finish(struct store *s, const struct store_run_result *r);
 int store_sq_requeue_stale(struct store *s, int64_t lease_before_ms, int64_t *requeued,
                            int64_t *failed);

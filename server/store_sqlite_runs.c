@@ -31,13 +31,13 @@
 /* ---- experiments ---- */
 
 #define EXP_COLS                                                                                   \
-    "e.id, e.dataset_id, e.architecture_id, e.spec, e.status, e.restarts, e.seed, "               \
-    "e.idempotency_key, e.created_at, e.updated_at, e.finished_at, e.summary, "                   \
+    "e.id, e.dataset_id, e.architecture_id, e.spec, e.status, e.restarts, e.seed, "                \
+    "e.idempotency_key, e.created_at, e.updated_at, e.finished_at, e.summary, "                    \
     "e.cancel_requested, e.seq, "                                                                  \
-    "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'queued'), "        \
-    "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'running'), "       \
-    "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'finished'), "      \
-    "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'failed'), "        \
+    "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'queued'), "         \
+    "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'running'), "        \
+    "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'finished'), "       \
+    "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'failed'), "         \
     "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'cancelled')"
 #define EXP_COL_SEQ 13
 
@@ -88,9 +88,8 @@ static int find_by_key(struct sqlite_store *ss, sqlite3 *db, const char *key, co
     int rc, src;
 
     *found = 0;
-    rc = store_sq_prepare(ss, db,
-                          "SELECT id, request_hash FROM experiments WHERE idempotency_key = ?1",
-                          &st);
+    rc = store_sq_prepare(
+        ss, db, "SELECT id, request_hash FROM experiments WHERE idempotency_key = ?1", &st);
     if (rc == STORE_OK)
         rc = store_sq_bind_text(st, 1, key);
     if (rc != STORE_OK)
@@ -235,8 +234,8 @@ int store_sq_experiment_get(struct store *s, const char *id, struct store_experi
     }
     rc = store_sq_acquire(ss, &db);
     if (rc == STORE_OK)
-        rc = store_sq_prepare(ss, db, "SELECT " EXP_COLS " FROM experiments e WHERE e.id = ?1",
-                              &st);
+        rc =
+            store_sq_prepare(ss, db, "SELECT " EXP_COLS " FROM experiments e WHERE e.id = ?1", &st);
     if (rc == STORE_OK)
         rc = store_sq_bind_text(st, 1, id);
     if (rc != STORE_OK)
@@ -372,9 +371,8 @@ int store_sq_experiment_set_summary(struct store *s, const char *id, json_t *sum
     }
     rc = store_sq_acquire(ss, &db);
     if (rc == STORE_OK)
-        rc = store_sq_prepare(ss, db,
-                              "UPDATE experiments SET summary = ?2, updated_at = ?3 WHERE id = ?1",
-                              &st);
+        rc = store_sq_prepare(
+            ss, db, "UPDATE experiments SET summary = ?2, updated_at = ?3 WHERE id = ?1", &st);
     if (rc == STORE_OK)
         rc = store_sq_bind_text(st, 1, id);
     if (rc == STORE_OK)
@@ -402,9 +400,9 @@ static int status_event(struct sqlite_store *ss, sqlite3 *db, const char *exp_id
     rc = store_sq_progress(ss, db, exp_id, &p);
     if (rc != STORE_OK)
         goto done;
-    data = json_pack("{sssO}", "status", store_exp_status_name(status), "progress",
-                     json_null()); /* placeholder replaced below */
-    if (!data || json_object_set_new(data, "progress", store_sq_progress_json(&p)) != 0) {
+    data = json_pack("{ssso}", "status", store_exp_status_name(status), "progress",
+                     store_sq_progress_json(&p));
+    if (!data) {
         rc = STORE_ENOMEM;
         goto done;
     }
@@ -809,9 +807,8 @@ static int insert_params(struct sqlite_store *ss, sqlite3 *db, const char *run_i
                          const double *params, size_t n)
 {
     sqlite3_stmt *st = NULL;
-    int rc = store_sq_prepare(ss, db,
-                              "INSERT INTO run_params (run_id, count, data) VALUES (?1, ?2, ?3)",
-                              &st);
+    int rc = store_sq_prepare(
+        ss, db, "INSERT INTO run_params (run_id, count, data) VALUES (?1, ?2, ?3)", &st);
     if (rc == STORE_OK)
         rc = store_sq_bind_text(st, 1, run_id);
     if (rc == STORE_OK)
@@ -1046,13 +1043,59 @@ done:
     return rc;
 }
 
+/* The drain path (store.h): cancelled experiments first, so their runs end `cancelled`; then the
+ * partial trajectories of the runs going back; then the requeue itself, giving the attempt back. */
+int store_sq_claim_release(struct store *s, const char *token, int64_t *requeued)
+{
+    struct sqlite_store *ss = store_sq(s);
+    sqlite3 *db = NULL;
+    int64_t n = 0;
+    int rc;
+
+    if (!token || !*token) {
+        rc = STORE_EINVAL;
+        goto done;
+    }
+    rc = store_sq_acquire(ss, &db);
+    if (rc == STORE_OK)
+        rc = store_sq_begin(ss, db, 1);
+    if (rc == STORE_OK)
+        rc = exec_text_int(ss, db,
+                           "UPDATE runs SET status = 'cancelled', claim_token = NULL, "
+                           "lease_at = NULL, finished_at = ?2 "
+                           "WHERE claim_token = ?1 AND status = 'running' AND experiment_id IN "
+                           "(SELECT id FROM experiments WHERE cancel_requested = 1)",
+                           token, store__now_ms());
+    if (rc == STORE_OK)
+        rc = exec_text_int(ss, db,
+                           "DELETE FROM trajectory_chunks WHERE run_id IN "
+                           "(SELECT id FROM runs WHERE claim_token = ?1 AND status = 'running')",
+                           token, 0);
+    if (rc == STORE_OK)
+        rc =
+            exec_text_int(ss, db,
+                          "UPDATE runs SET status = 'queued', claim_token = NULL, lease_at = NULL, "
+                          "started_at = NULL, attempts = max(attempts - 1, 0) "
+                          "WHERE claim_token = ?1 AND status = 'running'",
+                          token, 0);
+    if (rc == STORE_OK)
+        n = sqlite3_changes(db);
+    if (rc == STORE_OK)
+        rc = store_sq_commit(ss, db);
+    if (rc == STORE_OK && requeued)
+        *requeued = n;
+done:
+    store_sq_release(ss, db);
+    return rc;
+}
+
 /* ---- runs ---- */
 
 #define RUN_COLS                                                                                   \
-    "r.id, r.experiment_id, r.restart_index, r.seed, r.status, r.origin, r.steps, "               \
-    "r.stop_reason, r.final_risk, r.grad_norm, r.param_norm, r.initial_risk, r.verdict, "         \
-    "r.verdict_label, r.error, r.claimed_by, r.attempts, r.lease_at, r.started_at, "              \
-    "r.finished_at, EXISTS (SELECT 1 FROM run_params p WHERE p.run_id = r.id), "                  \
+    "r.id, r.experiment_id, r.restart_index, r.seed, r.status, r.origin, r.steps, "                \
+    "r.stop_reason, r.final_risk, r.grad_norm, r.param_norm, r.initial_risk, r.verdict, "          \
+    "r.verdict_label, r.error, r.claimed_by, r.attempts, r.lease_at, r.started_at, "               \
+    "r.finished_at, EXISTS (SELECT 1 FROM run_params p WHERE p.run_id = r.id), "                   \
     "IFNULL(r.final_risk, 9e999)"
 #define RUN_COL_RISK_KEY 21
 
@@ -1169,10 +1212,8 @@ static int run_list_bind(sqlite3_stmt *st, const char *experiment_id,
 {
     int rc = store_sq_bind_text(st, 1, experiment_id);
     if (rc == STORE_OK)
-        rc = store_sq_bind_text(st, 2,
-                                f->status < 0
-                                    ? NULL
-                                    : store_run_status_name((enum store_run_status)f->status));
+        rc = store_sq_bind_text(
+            st, 2, f->status < 0 ? NULL : store_run_status_name((enum store_run_status)f->status));
     if (rc == STORE_OK)
         rc = store_sq_bind_text(st, 3, f->verdict_label);
     if (rc == STORE_OK)
@@ -1215,7 +1256,6 @@ int store_sq_run_list(struct store *s, const char *experiment_id, const struct s
     struct store_run_list *l = NULL;
     int64_t key[2] = {0, 0};
     int rc, src, exists = 0, has_cursor = cursor && *cursor;
-    size_t i;
 
     *out = NULL;
     if (!f)
@@ -1255,7 +1295,7 @@ int store_sq_run_list(struct store *s, const char *experiment_id, const struct s
         rc = run_list_bind(st, experiment_id, f, has_cursor, key, limit);
     if (rc != STORE_OK)
         goto done;
-    for (i = 0; (src = sqlite3_step(st)) == SQLITE_ROW; i++) {
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         if (l->n == limit)
             break;
         rc = read_run(st, &l->items[l->n]);

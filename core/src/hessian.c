@@ -22,7 +22,9 @@
  * are assembled and their TRUE residuals are measured with one extra matvec each; only those
  * decide `converged`. The reported eigenvalue is the Rayleigh quotient xᵀAx of the unit Ritz
  * vector, which that same matvec gives for free (it equals θ up to rounding, and it is the
- * value whose residual ‖Ax − ρx‖ is minimal).
+ * value whose residual ‖Ax − ρx‖ is minimal). Should the true residuals disagree with the
+ * estimates (rounding in an operator that is only nearly symmetric), the iteration goes on, and
+ * each later step that passes the estimate pays the two extra matvecs again.
  *
  * Convergence: both residuals ≤ tol·max(|λ_min|, |λ_max|, 1). The scale is the spectral
  * magnitude rather than each eigenvalue's own |λ| because the residual of a matvec computed in

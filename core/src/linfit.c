@@ -13,7 +13,9 @@
  *   that singular Hessians (flat directions of softmax, rank-deficient designs, Huber points all
  *   in the linear zone) still give a descent direction; λ never enters the objective. When a
  *   step needs backtracking λ grows by the backtracking factor (Levenberg–Marquardt style), and
- *   it shrinks tenfold after each full step. Armijo backtracking (c = 1e-4) accepts the step.
+ *   it shrinks tenfold after each full step. Armijo backtracking (c = 1e-4) accepts the step;
+ *   once the possible decrease is below the rounding error of f (64ε Σ|ℓ_i| + |o_i|), a step that
+ *   keeps f within that error and halves ‖∇‖ is accepted instead (else Newton stalls at ‖∇‖ ≈ √ε).
  *   Converged when ‖∇‖ ≤ 1e-12 · max(1, Σ_i ‖z_i‖·b), b the per-sample bound on |∂ℓ/∂o| (the
  *   rounding error of ∇ is about ε times that sum). Systems of up to LINFIT_DENSE_MAX unknowns
  *   are factored (dposv); larger ones (cross-entropy with many classes and inputs) are solved by
@@ -29,8 +31,9 @@
  *   like ordinary ones to the gradient tolerance (their coef is large; attained is reported 1).
  * - absolute, hinge (linear programs): minimised through smooth surrogates f_μ ≤ f ≤ f_μ + cmμ,
  *   |r| ≈ √(r² + μ²) − μ (c = 1 per output) and max(0, u) ≈ μ·softplus(u/μ) − μ log 2 (c = log 2),
- *   by the Newton method above over μ = μ0, μ0/10, ..., μ0·1e-9 with warm starts (absolute: from
- *   the least-squares fit, μ0 = its mean |residual|; hinge: from 0, μ0 = 1). Reported risk_sum is
+ *   by the Newton method above (each stage to ‖∇f_μ‖ ≤ 1e-9 of the scale, or 50 iterations) over
+ *   μ = μ0, μ0/10, ..., μ0·1e-9 with warm starts (absolute: from the least-squares fit, μ0 = its
+ *   mean |residual|, none when that fit interpolates; hinge: from 0, μ0 = 1). Reported risk_sum is
  *   the exact loss at the returned coef (an upper bound on the minimum) with exact = 0, and gap =
  *   f(θ) − (f_μ(θ) − ½ g^T (H + λI)^{-1} g): min f ≥ min f_μ, and the Newton decrement estimates
  *   f_μ(θ) − min f_μ. The gap is an estimate, not a proof (the decrement is exact only for
@@ -51,11 +54,12 @@
 #include "basin/status.h"
 
 #define LINFIT_DENSE_MAX 1024  /* unknowns up to which the Newton system is factored */
-#define LINFIT_MAX_NEWTON 200  /* Newton iterations per problem or smoothing stage */
+#define LINFIT_MAX_NEWTON 200  /* Newton iterations per problem */
+#define LINFIT_MAX_STAGE 50    /* ... per smoothing stage */
 #define LINFIT_MAX_HALVINGS 60 /* backtracking steps per line search */
 #define LINFIT_MAX_CG 2000
 #define LINFIT_GTOL 1e-12
-#define LINFIT_STAGE_GTOL 1e-9 /* intermediate smoothing stages */
+#define LINFIT_STAGE_GTOL 1e-9 /* smoothing stages: the surrogate is itself approximate */
 #define LINFIT_STAGES 10       /* μ0 ... μ0·1e-9 */
 #define LINFIT_SEP_MARGIN 40.0
 #define LINFIT_LOG2 0.69314718055994530942
@@ -80,6 +84,7 @@ typedef struct fit_obj {
     double mu;    /* smoothing width (absolute, hinge) */
     double gscale;
     double lam_floor;
+    double fround;       /* rounding error bound of the last f: 64ε Σ_i (|ℓ_i| + Σ_k |o_ik|) */
     double *o, *go, *ho; /* m × k: outputs, ∂ℓ/∂o, diagonal of ∂²ℓ/∂o² or (CE) softmax */
     double *zw;          /* m × p (dense Hessian) */
     double *u;           /* m × k (Hessian-vector products) */
@@ -88,7 +93,7 @@ typedef struct fit_obj {
 /* Work vectors of one Newton solve. */
 typedef struct newton_ws {
     size_t n;
-    double *g, *d, *trial, *h;       /* n, n, n, n² (dense) */
+    double *g, *d, *trial, *gt, *h;  /* n, n, n, n, n² (dense) */
     double *r, *zv, *pv, *hp, *diag; /* CG: n each */
 } newton_ws;
 
@@ -214,17 +219,29 @@ static void outputs(const fit_obj *ob, const double *theta, double *o)
                 ob->z, (int)ob->p, theta, (int)ob->p, 0.0, o, (int)ob->k);
 }
 
+/* g = Zᵀ-weighted sum of the stored ∂ℓ/∂o: the gradient at the θ of the last evaluation. */
+static void obj_grad(const fit_obj *ob, double *g)
+{
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ob->k, (int)ob->p, (int)ob->m, 1.0,
+                ob->go, (int)ob->k, ob->z, (int)ob->p, 0.0, g, (int)ob->p);
+}
+
 /* f(θ), leaving o, go, ho for θ; and g = ∇f when g != NULL. */
 static double obj_eval(fit_obj *ob, const double *theta, double *g)
 {
     size_t k = ob->k;
-    double f = 0;
+    double f = 0, mag = 0;
     outputs(ob, theta, ob->o);
-    for (size_t i = 0; i < ob->m; i++)
-        f += sample_eval(ob, i, ob->o + i * k, ob->go + i * k, ob->ho + i * k);
+    for (size_t i = 0; i < ob->m; i++) {
+        double v = sample_eval(ob, i, ob->o + i * k, ob->go + i * k, ob->ho + i * k);
+        f += v;
+        mag += fabs(v);
+        for (size_t j = 0; j < k; j++)
+            mag += fabs(ob->o[i * k + j]);
+    }
+    ob->fround = 64.0 * DBL_EPSILON * mag;
     if (g)
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)ob->p, (int)ob->m, 1.0,
-                    ob->go, (int)k, ob->z, (int)ob->p, 0.0, g, (int)ob->p);
+        obj_grad(ob, g);
     return f;
 }
 
@@ -410,15 +427,15 @@ static double norm2(const double *v, size_t n)
 
 /* Minimise ob from theta (updated in place) until ‖∇‖ ≤ gtol. Stops early, with
  * res->separated, when check_sep and θ strictly separates the samples. */
-static int newton(fit_obj *ob, newton_ws *w, double *theta, double gtol, int check_sep,
-                  newton_result *res)
+static int newton(fit_obj *ob, newton_ws *w, double *theta, double gtol, size_t max_iter,
+                  int check_sep, newton_result *res)
 {
     size_t n = w->n;
     double lam = ob->lam_floor, lam_max = ob->lam_floor * 1e30;
     double f = obj_eval(ob, theta, w->g);
     res->converged = 0;
     res->separated = 0;
-    for (size_t it = 0; it < LINFIT_MAX_NEWTON; it++) {
+    for (size_t it = 0; it < max_iter; it++) {
         double gn = norm2(w->g, n), margin;
         if (check_sep && separated(ob, theta, &margin)) {
             res->separated = 1;
@@ -438,7 +455,9 @@ static int newton(fit_obj *ob, newton_ws *w, double *theta, double gtol, int che
                 w->d[j] = -w->g[j] / (lam_used > 0 ? lam_used : 1.0);
             gd = dot(w->g, w->d, n);
         }
-        double t = 1.0, ft = f;
+        /* Armijo on f; but near the minimum the decrease falls below the rounding error of f,
+         * and then a step that keeps f within rounding and halves ‖∇‖ is taken instead. */
+        double t = 1.0, ft = f, fround = ob->fround;
         int accepted = 0;
         for (int h = 0; h < LINFIT_MAX_HALVINGS; h++, t *= 0.5) {
             for (size_t j = 0; j < n; j++)
@@ -446,7 +465,16 @@ static int newton(fit_obj *ob, newton_ws *w, double *theta, double gtol, int che
             ft = obj_eval(ob, w->trial, NULL);
             if (ft <= f + 1e-4 * t * gd) {
                 accepted = 1;
+                obj_grad(ob, w->g);
                 break;
+            }
+            if (ft <= f + fround + ob->fround) {
+                obj_grad(ob, w->gt);
+                if (norm2(w->gt, n) <= 0.5 * gn) {
+                    accepted = 2;
+                    memcpy(w->g, w->gt, n * sizeof *w->g);
+                    break;
+                }
             }
         }
         res->iterations++;
@@ -462,9 +490,6 @@ static int newton(fit_obj *ob, newton_ws *w, double *theta, double gtol, int che
         }
         memcpy(theta, w->trial, n * sizeof *theta);
         f = ft;
-        /* go holds ∂ℓ/∂o at the accepted point: form its gradient without re-evaluating. */
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ob->k, (int)ob->p, (int)ob->m,
-                    1.0, ob->go, (int)ob->k, ob->z, (int)ob->p, 0.0, w->g, (int)ob->p);
         lam = t < 1.0 ? fmin(fmax(lam, lam_used) / t, lam_max) : fmax(lam / 10.0, ob->lam_floor);
     }
     res->f = f;
@@ -614,6 +639,7 @@ static void newton_ws_free(newton_ws *w)
     basin_free(w->g);
     basin_free(w->d);
     basin_free(w->trial);
+    basin_free(w->gt);
     basin_free(w->h);
     basin_free(w->r);
     basin_free(w->zv);
@@ -641,7 +667,8 @@ static int problem_alloc(const group_data *gd, size_t k, fit_obj *ob, newton_ws 
     w->g = basin_alloc_array(n, sizeof(double));
     w->d = basin_alloc_array(n, sizeof(double));
     w->trial = basin_alloc_array(n, sizeof(double));
-    if (!ob->o || !ob->go || !ob->ho || !w->g || !w->d || !w->trial)
+    w->gt = basin_alloc_array(n, sizeof(double));
+    if (!ob->o || !ob->go || !ob->ho || !w->g || !w->d || !w->trial || !w->gt)
         return BASIN_ENOMEM;
     if (n <= LINFIT_DENSE_MAX) {
         ob->zw = basin_alloc_array(gd->m * gd->p, sizeof(double));
@@ -703,7 +730,8 @@ static int fit_classification(const group_data *gd, const basin_loss *loss, doub
         goto done;
     problem_scale(&ob);
     memset(theta, 0, k * gd->p * sizeof *theta);
-    if ((rc = newton(&ob, &w, theta, LINFIT_GTOL * ob.gscale, 1, &res)) != BASIN_OK)
+    if ((rc = newton(&ob, &w, theta, LINFIT_GTOL * ob.gscale, LINFIT_MAX_NEWTON, 1, &res)) !=
+        BASIN_OK)
         goto done;
     fit->iterations += res.iterations;
     if (res.separated) {
@@ -742,7 +770,7 @@ static int fit_column(const group_data *gd, const basin_loss *loss, size_t c, do
     if (loss->kind == BASIN_LOSS_HUBER) {
         ob.kind = OBJ_HUBER;
         problem_scale(&ob);
-        rc = newton(&ob, &w, theta, LINFIT_GTOL * ob.gscale, 0, &res);
+        rc = newton(&ob, &w, theta, LINFIT_GTOL * ob.gscale, LINFIT_MAX_NEWTON, 0, &res);
         fit->iterations += res.iterations;
         fit->exact = fit->exact && res.converged;
         goto done;
@@ -766,9 +794,9 @@ static int fit_column(const group_data *gd, const basin_loss *loss, size_t c, do
     for (int stage = 0; stage < LINFIT_STAGES; stage++) {
         ob.mu = mu0 * pow(10.0, -stage);
         problem_scale(&ob);
-        int last = stage == LINFIT_STAGES - 1;
-        double gtol = (last ? LINFIT_GTOL : LINFIT_STAGE_GTOL) * ob.gscale;
-        if ((rc = newton(&ob, &w, theta, gtol, ob.kind == OBJ_HINGE, &res)) != BASIN_OK)
+        double gtol = LINFIT_STAGE_GTOL * ob.gscale;
+        if ((rc = newton(&ob, &w, theta, gtol, LINFIT_MAX_STAGE, ob.kind == OBJ_HINGE, &res)) !=
+            BASIN_OK)
             goto done;
         fit->iterations += res.iterations;
         res.iterations = 0;

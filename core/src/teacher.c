@@ -13,10 +13,12 @@
  *
  * The angle is computed as θ = 2·atan2(‖û − v̂‖, ‖û + v̂‖) (Kahan), accurate to a few ulps
  * for every θ including near 0 and π, where arccos(û·v̂) loses half the digits; it always lies
- * in [0, π], so the clamp to [−1, 1] that arccos would need is built in.
+ * in [0, π], so the clamp to [−1, 1] that arccos would need is built in. sin θ and cos θ come
+ * from the same two norms (half-angle formulas), exactly 0 and ±1 at θ ∈ {0, π}.
  *
- * Gradient. With ∂θ/∂u = −(v̂ − c û)/(‖u‖ s) and ∂‖u‖/∂u = û, differentiating κ in its first
- * argument gives (the (π − θ)-terms from ∂c cancel against ∂s/∂θ = c):
+ * Gradient. With ∂θ/∂u = −(v̂ − c û)/(‖u‖ s), ∂‖u‖/∂u = û and h(θ) = s + (π − θ) c, whose
+ * derivative is h′(θ) = −(π − θ) s, differentiating κ in its first argument gives (the
+ * (π − θ) c û terms of h û and of h′ ∂θ/∂u cancel):
  *     g(u, v) = ∂κ(u, v)/∂u = (‖v‖ s û + (π − θ) v) / (2π),        g(u, u) = u/2,
  * so ∇_{w_i} F = ½ w_i + Σ_{l≠i} g(w_i, w_l) − Σ_j g(w_i, v_j).
  *
@@ -85,11 +87,15 @@ static void geom(size_t d, const double *u, double nu, const double *v, double n
         dm += (ua - va) * (ua - va);
         dp += (ua + va) * (ua + va);
     }
+    /* half angle t = θ/2: sin t = √dm / r, cos t = √dp / r with r² = dm + dp (= 4 exactly in
+     * real arithmetic); sin θ = 2 sin t cos t and cos θ = cos² t − sin² t come out exactly 0
+     * and ±1 for (anti)parallel rows, where sin(π) in floating point would be 1.2e−16. */
+    double r2 = dm + dp;
     g->nu = nu;
     g->nv = nv;
     g->theta = 2.0 * atan2(sqrt(dm), sqrt(dp));
-    g->c = cos(g->theta);
-    g->s = sin(g->theta);
+    g->s = 2.0 * sqrt(dm * dp) / r2;
+    g->c = (dp - dm) / r2;
 }
 
 static double kappa_of(const pair_geom *g)

@@ -111,7 +111,8 @@ static inline double gc_normal(gc_rand *r)
 
 /* Smallest distance to a kink in the last forward pass held by ws: |pre-activation| of every
  * non-identity activation, and the gap between the two largest entries of every max-pool
- * window. Returns INFINITY when the net has no kinks. */
+ * window (windows of a relu's output that are all 0 excepted). Returns INFINITY when the net has no
+ * kinks. */
 static inline double gc_net_kink_margin(const basin_net *net, const basin_net_ws *ws)
 {
     double margin = INFINITY;
@@ -130,6 +131,11 @@ static inline double gc_net_kink_margin(const basin_net *net, const basin_net_ws
                 margin = fmin(margin, fabs(x[i]));
             continue;
         }
+        /* After a relu, a window whose maximum is 0 holds only dead units (their own margins
+         * are checked above): the pool output stays 0 near θ, whatever wins the tie. */
+        const basin_layer_spec *prev = l > 0 ? basin_net_layer_spec(net, l - 1) : NULL;
+        int after_relu =
+            prev && prev->kind == BASIN_LAYER_ACTIVATION && prev->s_neg == 0 && prev->s_pos > 0;
         size_t C = li.in_shape[0], H = li.in_shape[1], W = li.in_shape[2], p = s->size;
         for (size_t r = 0; r < rows; r++)
             for (size_t c = 0; c < C; c++)
@@ -146,7 +152,7 @@ static inline double gc_net_kink_margin(const basin_net *net, const basin_net_ws
                                     b2 = v;
                                 }
                             }
-                        if (p > 1)
+                        if (p > 1 && !(after_relu && b1 == 0))
                             margin = fmin(margin, b1 - b2);
                     }
     }

@@ -2,8 +2,9 @@
  * of the closed forms under test: Monte-Carlo estimates over Gaussian samples (4-sigma bounds
  * from the sample variance), central finite differences (value → gradient → Hessian), values
  * worked out by hand (κ at special angles, the Hessian at the identity teacher), the empirical
- * risk of the equivalent network [dense(n, no bias), relu, sum] (net.c), and the allocation-
- * failure sweep of failing_alloc.h. */
+ * risk of the equivalent network [dense(n, no bias), relu, sum] (net.c), the dense Hessian's
+ * spectrum against Lanczos on the objective's HVP, and the allocation-failure sweep of
+ * failing_alloc.h. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include "basin/alloc.h"
+#include "basin/hessian.h"
 #include "basin/objective.h"
 #include "basin/rng.h"
 #include "basin/status.h"
@@ -120,7 +122,7 @@ static void test_kappa_closed_forms(void **state)
     /* symmetric and positively homogeneous of degree 1 in each argument */
     double u2[3] = {2.5, -5.0, 5.0};
     assert_near(basin_teacher_kappa(3, o, u), basin_teacher_kappa(3, u, o), 1e-15);
-    assert_near(basin_teacher_kappa(3, u2, b), 2.5 * basin_teacher_kappa(3, u, b), 1e-14);
+    assert_near(basin_teacher_kappa(3, u2, o), 2.5 * basin_teacher_kappa(3, u, o), 1e-14);
 }
 
 static void test_kappa_monte_carlo(void **state)
@@ -214,8 +216,10 @@ static void check_gradient_fd(const basin_teacher *t, size_t n, const double *W0
     }
 }
 
-/* Each column of H against the central difference of the gradient, to relative tol. */
-static void check_hessian_fd(const basin_teacher *t, size_t n, const double *W0, double tol)
+/* Each column of H against the central difference (step h) of the gradient, to tol·max|H|,
+ * and against the HVP with the unit vector. */
+static void check_hessian_fd_h(const basin_teacher *t, size_t n, const double *W0, double h,
+                               double tol)
 {
     size_t nd = n * t->d;
     double *H = malloc(nd * nd * sizeof(double));
@@ -228,7 +232,7 @@ static void check_hessian_fd(const basin_teacher *t, size_t n, const double *W0,
     for (size_t i = 0; i < nd * nd; i++)
         hmax = fmax(hmax, fabs(H[i]));
     for (size_t q = 0; q < nd; q++) {
-        double h = 1e-5, keep = W[q];
+        double keep = W[q];
         W[q] = keep + h;
         assert_int_equal(basin_teacher_risk_grad(t, n, W, &f, gp), BASIN_OK);
         W[q] = keep - h;
@@ -236,8 +240,19 @@ static void check_hessian_fd(const basin_teacher *t, size_t n, const double *W0,
         W[q] = keep;
         for (size_t p = 0; p < nd; p++)
             assert_near(H[p * nd + q], (gp[p] - gm[p]) / (2.0 * h), tol * hmax);
+        /* the matrix-free product with e_q is the same column */
+        double e[64] = {0}, hv[64];
+        e[q] = 1.0;
+        assert_int_equal(basin_teacher_hvp(t, n, W, e, hv), BASIN_OK);
+        for (size_t p = 0; p < nd; p++)
+            assert_near(hv[p], H[p * nd + q], 1e-13 * fmax(1.0, hmax));
     }
     free(H);
+}
+
+static void check_hessian_fd(const basin_teacher *t, size_t n, const double *W0, double tol)
+{
+    check_hessian_fd_h(t, n, W0, 1e-5, tol);
 }
 
 static void test_derivatives_fd(void **state)
@@ -272,6 +287,22 @@ static void test_derivatives_degenerate_angles(void **state)
     };
     check_gradient_fd(t, n, W);
     check_hessian_fd(t, n, W, 1e-4);
+    basin_teacher_free(t);
+}
+
+/* Rows 3e-4 rad apart (a student near a teacher row and near another student): the
+ * G_w ∝ sin θ terms are ~1e-4 there and must not be lost; F's fourth derivative grows like
+ * 1/θ, so the step is smaller. */
+static void test_derivatives_near_parallel(void **state)
+{
+    (void)state;
+    enum { n = 3, k = 2, d = 3 };
+    double v[k * d] = {1.0, 0.5, -0.3, -0.2, 0.8, 0.6};
+    basin_teacher *t;
+    assert_int_equal(basin_teacher_create_given(k, d, v, &t), BASIN_OK);
+    double W[n * d] = {1.0, 0.5, -0.3 + 3e-4, 0.5, 0.25 + 1.5e-4, -0.15, 0.3, -1.0, 0.2};
+    check_gradient_fd(t, n, W);
+    check_hessian_fd_h(t, n, W, 1e-6, 1e-6);
     basin_teacher_free(t);
 }
 
@@ -599,6 +630,51 @@ static void test_matches_network(void **state)
     basin_teacher_free(t);
 }
 
+/* Second-order analysis of F through the objective's HVP (Lanczos) agrees with the dense
+ * closed-form Hessian's spectrum (dsyev) at a generic point and at the global minimum, where
+ * H = E[J Jᵀ] is positive semidefinite. */
+typedef struct hvp_ctx {
+    basin_objective *obj;
+    const double *theta;
+} hvp_ctx;
+
+static int objective_matvec(void *ctx, const double *v, double *out)
+{
+    hvp_ctx *c = ctx;
+    return c->obj->hvp(c->obj->ctx, c->theta, v, out);
+}
+
+static void test_spectrum_through_lanczos(void **state)
+{
+    (void)state;
+    enum { n = 4, k = 4, d = 4, nd = n * d };
+    basin_teacher *t;
+    assert_int_equal(basin_teacher_create_random_orthonormal(k, d, 17, &t), BASIN_OK);
+    basin_objective obj;
+    assert_int_equal(basin_teacher_objective(t, n, &obj), BASIN_OK);
+    double W[nd], H[nd * nd], w[nd];
+    for (int point = 0; point < 2; point++) {
+        if (point == 0)
+            fill_normal(W, nd, 18, 1.0);
+        else
+            memcpy(W, t->v, sizeof W);
+        assert_int_equal(basin_teacher_hessian(t, n, W, H), BASIN_OK);
+        assert_int_equal(basin_sym_eig(nd, H, w, NULL), BASIN_OK);
+        hvp_ctx c = {&obj, W};
+        basin_lanczos_opts opts = {0, 1e-12, 1};
+        basin_lanczos_result res;
+        assert_int_equal(basin_lanczos_extremes(nd, objective_matvec, &c, &opts, &res, NULL, NULL),
+                         BASIN_OK);
+        assert_true(res.converged);
+        assert_near(res.lambda_min, w[0], 1e-10);
+        assert_near(res.lambda_max, w[nd - 1], 1e-10);
+        if (point == 1)
+            assert_true(w[0] > -1e-12);
+    }
+    basin_objective_release(&obj);
+    basin_teacher_free(t);
+}
+
 /* ---- allocation failures ---- */
 
 typedef struct sweep_case {
@@ -674,6 +750,7 @@ int main(void)
         cmocka_unit_test(test_monte_carlo),
         cmocka_unit_test(test_derivatives_fd),
         cmocka_unit_test(test_derivatives_degenerate_angles),
+        cmocka_unit_test(test_derivatives_near_parallel),
         cmocka_unit_test(test_hessian_symmetric_and_hvp),
         cmocka_unit_test(test_global_minimum),
         cmocka_unit_test(test_hessian_at_identity_teacher),
@@ -684,6 +761,7 @@ int main(void)
         cmocka_unit_test(test_invalid_arguments),
         cmocka_unit_test(test_objective),
         cmocka_unit_test(test_matches_network),
+        cmocka_unit_test(test_spectrum_through_lanczos),
         cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,7 +72,12 @@ typedef struct basin_run_result {
     int risk_falling; /* 1 if R fell over the last plateau_window (or 100) steps */
 } basin_run_result;
 
-/* Train restart `restart`: initialise θ (theta, obj->dim values; read as the start point only
+/* Divergence rolls θ back to the last point whose full objective passed every check (for GD the
+ * previous iterate); `steps` and the last trajectory point describe that point. A non-finite
+ * initial risk leaves θ at the start with steps = 0. With init GIVEN and no `given` vector the
+ * incoming theta is the start point. diverge_factor in (0, 1) is rejected by basin_train_check.
+ *
+ * Train restart `restart`: initialise θ (theta, obj->dim values; read as the start point only
  * when spec->init.kind == BASIN_INIT_GIVEN), run until a stopping rule fires, leave the end point
  * in theta and fill res. Divergence is not an error: it returns BASIN_OK with
  * res->reason = BASIN_STOP_DIVERGED. net is needed for fan-in based initialisation (may be NULL
