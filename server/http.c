@@ -31,8 +31,12 @@
  *   problem, and when even that cannot be built, in a static 500 body that needs no
  *   allocation; if MHD cannot allocate a response, the connection is closed (MHD_NO).
  * - Draining: quiesce closes the listening socket, sets the stop flag (event streams end
- *   within one poll slice) and every later answer carries `Connection: close`, so keep-alive
- *   connections end after their current request. */
+ *   within one poll slice) and every later answer carries `Connection: close`, so busy
+ *   keep-alive connections end after their current request; idle ones wait for the client,
+ *   the idle timeout or http_server_stop (which MHD ends by shutting their sockets down).
+ * - Known MHD 0.9.75 quirks we live with: 304 and 204 answers carry "Content-Length: 0"
+ *   (MHD adds it and a second one cannot be suppressed); early answers (404/405/413/415
+ *   before the body) always close the connection. */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -87,7 +91,7 @@ struct exchange {
     char *body;
     size_t body_len;
     size_t body_cap;
-    int too_large;
+    int too_large;    /* 1: the body passed the cap; -1: storing it ran out of memory */
     uint64_t dropped; /* bytes dropped after the cap was passed */
     int status;       /* for the log */
     uint64_t bytes;
@@ -200,6 +204,8 @@ static void log_exchange(const struct exchange *ex, enum MHD_RequestTerminationC
     double ms =
         (double)(now.tv_sec - ex->t0.tv_sec) * 1e3 + (double)(now.tv_nsec - ex->t0.tv_nsec) / 1e6;
     uint64_t bytes = ex->stream != NULL ? sse_stream_bytes(ex->stream) : ex->bytes;
+    if (ex->srv->cfg.done_fn != NULL)
+        ex->srv->cfg.done_fn(ex->srv->cfg.done_ctx, ex->status, (uint64_t)(ms * 1e3));
     format_time(ts, sizeof(ts));
     line[0] = '\0';
     log_field(line, sizeof(line), &used, "ts", ts, 64);
@@ -660,12 +666,13 @@ int http_server_start(const struct http_config *cfg, const struct route *routes,
     if (cfg->thread_pool_size > 0)
         pool[0] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
                                           (intptr_t)cfg->thread_pool_size, NULL};
+    /* the logger goes first so that MHD's messages about later options reach it */
     srv->daemon = MHD_start_daemon(
-        flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &addr.sa,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
+        flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->connection_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         rc = BASIN_EINVAL; /* MHD logged why (address in use, no permission, ...) */
         goto done;

@@ -17,6 +17,9 @@
 /* Receives each finished log line (no trailing newline); may be called from any server
  * thread at once. */
 typedef void (*http_log_fn)(void *ctx, const char *line);
+/* Receives each finished request's status (0 if none was sent) and duration, e.g. for metrics;
+ * may be called from any server thread at once. */
+typedef void (*http_done_fn)(void *ctx, int status, uint64_t duration_us);
 
 struct http_config {
     const char *bind_address;      /* numeric IPv4 or IPv6 address; NULL = "127.0.0.1" */
@@ -28,6 +31,8 @@ struct http_config {
     unsigned sse_heartbeat_ms;     /* comment line on a silent event stream */
     http_log_fn log_fn;            /* NULL = one line to stderr */
     void *log_ctx;
+    http_done_fn done_fn; /* NULL = none */
+    void *done_ctx;
 };
 
 struct http_server;
@@ -38,15 +43,18 @@ void http_config_defaults(struct http_config *cfg);
 
 /* Start serving `routes` (borrowed; must outlive the server) with `app` passed to every
  * handler. BASIN_EINVAL for a bad config or route table (or ROUTE_STREAM routes with a thread
- * pool), BASIN_ENOMEM, or BASIN_ERANGE when the daemon cannot start (port in use, ...). */
+ * pool), BASIN_ENOMEM; also BASIN_EINVAL when the daemon cannot start (address in use, no
+ * permission: MHD's reason goes to the log function). */
 int http_server_start(const struct http_config *cfg, const struct route *routes, size_t n_routes,
                       void *app, struct http_server **out);
 
 /* The port the server listens on (the chosen one when cfg.port was 0). */
 uint16_t http_server_port(const struct http_server *srv);
 
-/* Stop accepting connections: the listening socket is closed (new clients are refused), open
- * connections finish their current request and are closed, event streams end. Idempotent. */
+/* Stop accepting connections: the listening socket is closed (new clients are refused),
+ * requests in flight finish and their answers carry `Connection: close`, event streams end
+ * within one poll slice (~200 ms). Idle keep-alive connections stay open until the client
+ * closes them, connection_timeout_s passes, or http_server_stop. Idempotent. */
 void http_server_quiesce(struct http_server *srv);
 
 /* Connections currently open (for a drain loop after quiesce). */

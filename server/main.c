@@ -1,14 +1,16 @@
 /* basinlab: entry point. Dispatches to the sub-commands: `train` (offline CLI, cli_train.c),
- * `version` and `help`; the server's `serve` joins this table when it exists. */
+ * `serve` (the REST service, serve.c), `version` and `help`. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli_train.h"
+#include "serve.h"
 
 static void usage(FILE *out)
 {
     fputs("usage: basinlab <command> [options]\n"
           "commands:\n"
+          "  serve     run the REST service (see basinlab serve --help)\n"
           "  train     run an experiment spec offline and print the results as JSON\n"
           "  version   print the version\n"
           "  help      show this help\n\n",
@@ -33,6 +35,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "train") == 0)
         return cli_train_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return serve_main(argc - 1, argv + 1);
     fprintf(stderr, "basinlab: unknown command '%s'\n", cmd);
     usage(stderr);
     return CLI_EXIT_USAGE;

@@ -415,16 +415,16 @@ int reply_etag(struct reply *rep, const char *opaque)
 {
     int rc = BASIN_OK;
     char *value = NULL;
+    if (opaque == NULL) {
+        rc = BASIN_EINVAL;
+        goto done;
+    }
     /* RFC 9110 etagc: visible ASCII except '"' (and obs-text, which we do not emit) */
-    for (const unsigned char *p = (const unsigned char *)opaque; p != NULL && *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)opaque; *p; p++) {
         if (*p <= 0x20 || *p == '"' || *p >= 0x7f) {
             rc = BASIN_EINVAL;
             goto done;
         }
-    }
-    if (opaque == NULL) {
-        rc = BASIN_EINVAL;
-        goto done;
     }
     size_t len = strlen(opaque);
     value = basin_malloc(len + 3);

@@ -74,8 +74,9 @@ int reply_problem(struct reply *rep, int status, const char *title, const char *
 int reply_problemf(struct reply *rep, int status, const char *title, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Add a response header (both strings copied). BASIN_EINVAL for CR/LF/NUL-free violations or
- * an empty name, BASIN_ERANGE when REPLY_MAX_HEADERS are in use. A later header of the same
+/* Add a response header (both strings copied). BASIN_EINVAL when the name is not an RFC 9110
+ * token or the value contains CR or LF (header injection), BASIN_ERANGE when
+ * REPLY_MAX_HEADERS are in use. A later header of the same
  * name (case-insensitive) replaces the earlier one. */
 int reply_header(struct reply *rep, const char *name, const char *value);
 /* The value of a header already added (case-insensitive name), or NULL. */

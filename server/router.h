@@ -55,7 +55,8 @@ struct request {
     struct path_param params[ROUTE_MAX_PARAMS];
     enum body_kind body_kind; /* what the body is; BODY_KIND_NONE for no/ignored body */
     json_t *json;             /* borrowed: parsed body for BODY_KIND_JSON, else NULL */
-    const char *body;         /* borrowed raw body bytes (not NUL-terminated), may be NULL */
+    const char *body;         /* borrowed raw body; body[body_len] == '\0' (it may hold NULs); NULL
+                                 when there is no body */
     size_t body_len;
     /* Header / query lookup supplied by the transport; use the accessors below. */
     const char *(*lookup)(void *lookup_ctx, enum request_lookup_kind kind, const char *name);

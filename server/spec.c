@@ -661,9 +661,9 @@ static int parse_sections(struct spec_ctx *c, const json_t *body, struct spec_ex
         arch_ok = 0;
     if (arch_obj != NULL) {
         const struct spec_dataset *ds = exp->dataset;
+        size_t rank = ds ? ds->in_rank : (ds_obj != NULL ? SPEC_SHAPE_UNKNOWN : 0);
         mark = spec_ptr_push(c, "architecture");
-        if (spec_arch_parse_at(c, arch_obj, ds ? ds->in_rank : 0, ds ? ds->in_shape : NULL,
-                               &exp->arch) != BASIN_OK)
+        if (spec_arch_parse_at(c, arch_obj, rank, ds ? ds->in_shape : NULL, &exp->arch) != BASIN_OK)
             arch_ok = 0;
         spec_ptr_pop(c, mark);
     }

@@ -195,7 +195,7 @@ int spec_arch_parse_at(struct spec_ctx *c, const json_t *v, size_t default_rank,
 {
     const struct limits *lim = c->lim;
     struct spec_arch *a = NULL;
-    int rc = BASIN_OK, present = 0;
+    int rc = BASIN_OK, present = 0, shape_unknown = 0;
     size_t errors_before = spec_err_count(c);
 
     *out = NULL;
@@ -217,6 +217,8 @@ int spec_arch_parse_at(struct spec_ctx *c, const json_t *v, size_t default_rank,
         !present) {
         if (default_rank == 0) {
             spec_err_at(c, "input_shape", "required");
+        } else if (default_rank == SPEC_SHAPE_UNKNOWN) {
+            shape_unknown = 1;
         } else {
             a->arch.in_rank = default_rank;
             for (size_t i = 0; i < 3; i++)
@@ -254,7 +256,7 @@ int spec_arch_parse_at(struct spec_ctx *c, const json_t *v, size_t default_rank,
         rc = BASIN_ENOMEM;
         goto done;
     }
-    if (spec_err_count(c) != errors_before) {
+    if (spec_err_count(c) != errors_before || shape_unknown) {
         rc = BASIN_EINVAL;
         goto done;
     }

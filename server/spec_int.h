@@ -82,7 +82,11 @@ int spec_get_shape(struct spec_ctx *c, const json_t *obj, const char *key, size_
 
 /* Sections (pointers relative to c's current pointer, which must point at the object). */
 int spec_dataset_parse_at(struct spec_ctx *c, const json_t *v, struct spec_dataset **out);
-/* default_rank 0: input_shape required; else it defaults to default_shape. */
+/* default_rank 0: input_shape required; SPEC_SHAPE_UNKNOWN: the default would come from a
+ * dataset that failed to parse, so a missing input_shape is not reported again (the layers are
+ * still checked, the net is not built and the result is BASIN_EINVAL); else input_shape defaults
+ * to default_shape. */
+#define SPEC_SHAPE_UNKNOWN ((size_t)-1)
 int spec_arch_parse_at(struct spec_ctx *c, const json_t *v, size_t default_rank,
                        const size_t *default_shape, struct spec_arch **out);
 int spec_loss_parse_at(struct spec_ctx *c, const json_t *v, basin_loss *out);

@@ -75,11 +75,13 @@ int store_sq_fail(struct sqlite_store *ss, sqlite3 *db, int src, const char *wha
         rc = STORE_EIO;
         break;
     case SQLITE_CONSTRAINT:
+        /* ON DELETE RESTRICT reports SQLITE_CONSTRAINT_TRIGGER (it is implemented as one);
+         * the schema has no triggers of its own, so that code means "still referenced". */
         if (src == SQLITE_CONSTRAINT_UNIQUE || src == SQLITE_CONSTRAINT_PRIMARYKEY ||
-            src == SQLITE_CONSTRAINT_FOREIGNKEY)
+            src == SQLITE_CONSTRAINT_FOREIGNKEY || src == SQLITE_CONSTRAINT_TRIGGER)
             rc = STORE_ECONFLICT;
         else
-            rc = STORE_EINVAL; /* CHECK, NOT NULL, trigger: the values broke a rule */
+            rc = STORE_EINVAL; /* CHECK, NOT NULL, type: the values broke a rule */
         break;
     default:
         rc = STORE_EINTERNAL;

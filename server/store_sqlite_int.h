@@ -71,7 +71,7 @@ int store_sq_progress(struct sqlite_store *ss, sqlite3 *db, const char *exp_id,
 json_t *store_sq_progress_json(const struct store_progress *p);
 int store_sq_event_add(struct sqlite_store *ss, sqlite3 *db, const char *exp_id, const char *type,
                        json_t *data, int64_t now_ms, int64_t *id_out);
-/* Within a transaction: 1 if a row with this id exists in `table` (a constant name). */
+/* *exists = 1 if sql_select_one (a constant "SELECT 1 FROM t WHERE id = ?1") finds id. */
 int store_sq_exists(struct sqlite_store *ss, sqlite3 *db, const char *sql_select_one,
                     const char *id, int *exists);
 

@@ -101,7 +101,6 @@ typedef struct newton_result {
     size_t iterations;
     int converged;
     int separated;
-    double f;
 } newton_result;
 
 /* ---- per-sample smooth losses ---- */
@@ -471,7 +470,7 @@ static int newton(fit_obj *ob, newton_ws *w, double *theta, double gtol, size_t 
             if (ft <= f + fround + ob->fround) {
                 obj_grad(ob, w->gt);
                 if (norm2(w->gt, n) <= 0.5 * gn) {
-                    accepted = 2;
+                    accepted = 1;
                     memcpy(w->g, w->gt, n * sizeof *w->g);
                     break;
                 }
@@ -492,7 +491,8 @@ static int newton(fit_obj *ob, newton_ws *w, double *theta, double gtol, size_t 
         f = ft;
         lam = t < 1.0 ? fmin(fmax(lam, lam_used) / t, lam_max) : fmax(lam / 10.0, ob->lam_floor);
     }
-    res->f = f;
+    if (!res->converged && !res->separated && norm2(w->g, n) <= gtol)
+        res->converged = 1; /* the last permitted step got there */
     return BASIN_OK;
 }
 
@@ -719,7 +719,7 @@ static int fit_classification(const group_data *gd, const basin_loss *loss, doub
     int rc;
     fit_obj ob;
     newton_ws w;
-    newton_result res = {0, 0, 0, 0};
+    newton_result res = {0, 0, 0};
     memset(&ob, 0, sizeof ob);
     memset(&w, 0, sizeof w);
     size_t k = loss->kind == BASIN_LOSS_CROSS_ENTROPY ? gd->out_dim : 1;
@@ -759,7 +759,7 @@ static int fit_column(const group_data *gd, const basin_loss *loss, size_t c, do
     int rc;
     fit_obj ob;
     newton_ws w;
-    newton_result res = {0, 0, 0, 0};
+    newton_result res = {0, 0, 0};
     memset(&ob, 0, sizeof ob);
     memset(&w, 0, sizeof w);
     ob.y = gd->y + c;

@@ -283,6 +283,7 @@ struct result {
     size_t len;
     char head[8192];
     size_t head_len;
+    size_t sent; /* body bytes the client handed to libcurl (READFUNCTION uploads) */
 };
 
 struct upload {
@@ -386,6 +387,7 @@ static void perform(CURL *c, uint16_t port, const struct call *call, struct resu
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     r->cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    r->sent = up.pos;
     curl_slist_free_all(hdrs);
 }
 
@@ -725,6 +727,21 @@ static void test_413_content_length(void **state)
     result_free(&r);
     assert_int_equal(atomic_load(&g_app.handler_calls), calls + 1);
     free(body);
+    /* a body announced far too large is refused before it is read: the client (which waits
+     * for "100 Continue" on big uploads) sends little or nothing of its 16 MiB */
+    size_t huge = (size_t)16 * 1024 * 1024;
+    char *big = filled(huge, ' ');
+    struct call announced = {.method = "POST",
+                             .path = "/json",
+                             .content_type = "application/json",
+                             .body = big,
+                             .body_len = huge,
+                             .chunk_bytes = 64 * 1024};
+    run(port_of(state), &announced, &r);
+    json_decref(expect_problem(&r, 413, "/json"));
+    assert_true(r.sent < (size_t)1024 * 1024);
+    result_free(&r);
+    free(big);
 }
 
 static void test_413_while_streaming(void **state)

@@ -133,6 +133,10 @@ static const struct bad_case bad_cases[] = {
      "positive integer"},
     {WITH_DS("{'kind':'inline','x':[[0,0]],'y':[0],'name':5}"), "/dataset/name",
      "must be a string"},
+    /* a broken dataset does not also make the architecture's missing input_shape an error */
+    {"{'dataset':{'kind':'inline','x':[[0,'a']],'y':[0]},'architecture':{'layers':" LAYERS "}}",
+     "/dataset/x/0/1", "finite number"},
+
     /* generators */
     {WITH_DS("{'kind':'generator'}"), "/dataset/generator", "required"},
     {WITH_DS("{'kind':'generator','generator':[]}"), "/dataset/generator", "must be an object"},
@@ -394,6 +398,16 @@ static void test_all_errors_collected(void **state)
     assert_string_equal(json_string_value(json_object_get(json_array_get(j, 4), "message")),
                         "must be a number ≥ 0");
     json_decref(j);
+    spec_errors_clear(&errs);
+
+    /* the layers are still checked when the dataset (and so the default input_shape) failed */
+    rc = parse_q("{'dataset':{'kind':'inline','x':[[0,1]],'y':[]},'architecture':{'layers':[{"
+                 "'type':'dense','units':0}]}}",
+                 NULL, &exp, &errs);
+    assert_int_equal(rc, BASIN_EINVAL);
+    assert_int_equal(errs.count, 2);
+    assert_string_equal(errs.items[0].pointer, "/dataset/y");
+    assert_string_equal(errs.items[1].pointer, "/architecture/layers/0/units");
     spec_errors_clear(&errs);
 }
 

@@ -40,6 +40,7 @@ typedef enum basin_act_kind {
     BASIN_ACT_PWL,        /* h(z) = s_pos·z (z ≥ 0), s_neg·z (z < 0) */
     BASIN_ACT_IDENTITY    /* s_neg = s_pos = 1: the deep-linear control */
 } basin_act_kind;
+/* At z == 0 the derivative used is s_neg, as in torch (relu'(0) = 0, leaky_relu'(0) = slope). */
 
 typedef enum basin_padding {
     BASIN_PAD_VALID,   /* no padding */
