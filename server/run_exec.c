@@ -505,7 +505,8 @@ static int should_stop(void *user, uint64_t restart)
     }
     int64_t now = now_ns();
     if (x->budget_ns > 0 && now - x->run_start_ns >= x->budget_ns) {
-        (void)0;
+        x->cause = CAUSE_BUDGET;
+        return 1;
     }
     if (x->n_buf > 0 && now - x->last_flush_ns >= x->flush_ns)
         flush_points(x, now);

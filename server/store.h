@@ -26,7 +26,8 @@
  * oldest — so a big experiment cannot starve one submitted after it. store_requeue_stale() puts
  * runs whose lease expired (all running runs, at start-up) back to `queued`, keeping the attempt
  * count; after `max_attempts` attempts a run is failed instead, so one poison run cannot crash-loop
- * the server.
+ * the server. store_claim_release() is the clean counterpart for a draining worker: its runs go
+ * back to `queued` at once, with the attempt returned.
  *
  * Experiment status. `queued` until a run is claimed, then `running`; `finished` (finished_at set)
  * in the transaction that makes its last run terminal; `cancelled` (terminal, finished_at set) at

@@ -1211,6 +1211,155 @@ static void test_trajectory(void **state)
     runs_fixture_clear(&f);
 }
 
+/* ---- direct calls: a store that is down, and the shared helpers ---- */
+
+static int down_ping(struct store *s)
+{
+    (void)s;
+    return STORE_EIO;
+}
+
+static int down_metrics(struct store *s, struct store_metrics *out)
+{
+    (void)s;
+    (void)out;
+    return STORE_EBUSY;
+}
+
+static int down_dataset_get(struct store *s, const char *id, unsigned flags,
+                            struct store_dataset **out)
+{
+    (void)s;
+    (void)id;
+    (void)flags;
+    *out = NULL;
+    return STORE_EBUSY;
+}
+
+static int corrupt_run_get(struct store *s, const char *id, struct store_run **out)
+{
+    (void)s;
+    (void)id;
+    *out = NULL;
+    return STORE_ECORRUPT;
+}
+
+static const struct store_ops down_ops = {.ping = down_ping,
+                                          .metrics = down_metrics,
+                                          .dataset_get = down_dataset_get,
+                                          .run_get = corrupt_run_get};
+
+static void direct_request(struct request *req, struct app *app, const char *path, const char *id)
+{
+    memset(req, 0, sizeof *req);
+    req->method = "GET";
+    req->path = path;
+    req->app = app;
+    if (id != NULL) {
+        req->n_params = 1;
+        req->params[0].name = "id";
+        req->params[0].value = id;
+    }
+}
+
+static void test_store_down(void **state)
+{
+    (void)state;
+    struct store down = {.ops = &down_ops};
+    struct app app;
+    struct request req;
+    struct reply rep;
+    memset(&app, 0, sizeof app);
+    assert_int_equal(app_init(&app), BASIN_OK);
+    limits_defaults(&app.limits);
+    app.store = &down;
+
+    direct_request(&req, &app, "/readyz", NULL);
+    reply_init(&rep, req.path);
+    assert_int_equal(h_readyz(&req, &rep), 0);
+    assert_int_equal(rep.status, 503);
+    assert_non_null(reply_find_header(&rep, "Retry-After"));
+    reply_clear(&rep);
+
+    direct_request(&req, &app, "/healthz", NULL);
+    assert_int_equal(h_healthz(&req, &rep), 0);
+    assert_int_equal(rep.status, 200);
+    reply_clear(&rep);
+
+    /* metrics still answer, without the store's gauges */
+    direct_request(&req, &app, "/metrics", NULL);
+    assert_int_equal(h_metrics(&req, &rep), 0);
+    assert_int_equal(rep.status, 200);
+    char *text = strndup(rep.body, rep.body_len);
+    assert_non_null(strstr(text, "\nbasinlab_store_up 0\n"));
+    assert_null(strstr(text, "basinlab_queue_depth"));
+    assert_non_null(strstr(text, "basinlab_http_requests_total "));
+    free(text);
+    reply_clear(&rep);
+
+    /* busy → 503 + Retry-After; corrupt → 500 with a logged cause */
+    direct_request(&req, &app, "/v1/datasets/ds_0123456789abcdef", "ds_0123456789abcdef");
+    assert_int_equal(h_datasets_get(&req, &rep), 0);
+    assert_int_equal(rep.status, 503);
+    assert_non_null(reply_find_header(&rep, "Retry-After"));
+    reply_clear(&rep);
+    direct_request(&req, &app, "/v1/runs/run_0123456789abcdef", "run_0123456789abcdef");
+    assert_int_equal(h_runs_get(&req, &rep), 0);
+    assert_int_equal(rep.status, 500);
+    assert_non_null(rep.log_cause);
+    reply_clear(&rep);
+    app_destroy(&app);
+}
+
+static void test_shared_helpers(void **state)
+{
+    (void)state;
+    char buf[64];
+    static const double values[] = {0.1,
+                                    1.0 / 3.0,
+                                    -2.5,
+                                    1e-310,
+                                    5e-324,
+                                    1e300,
+                                    -0.0,
+                                    123456789012345678.0,
+                                    1.7976931348623157e308,
+                                    0.30000000000000004};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        size_t n = format_double(buf, sizeof buf, values[i]);
+        assert_int_equal(n, strlen(buf));
+        assert_true(n <= 24);
+        assert_true(strtod(buf, NULL) == values[i]); /* round trip */
+    }
+    format_double(buf, sizeof buf, 0.1);
+    assert_string_equal(buf, "0.1"); /* shortest, not 0.10000000000000001 */
+    format_double(buf, sizeof buf, NAN);
+    assert_string_equal(buf, "NaN");
+    format_double(buf, sizeof buf, -INFINITY);
+    assert_string_equal(buf, "-inf");
+
+    json_t *t = view_time(1700000000123);
+    assert_string_equal(json_string_value(t), "2023-11-14T22:13:20.123Z");
+    json_decref(t);
+    t = view_time(0);
+    assert_true(json_is_null(t));
+    json_decref(t);
+
+    /* dropped spec errors are summarised in one more entry at "" */
+    struct spec_error items[1] = {{"/a", "bad"}};
+    struct spec_errors errs = {.items = items, .count = 1, .cap = 1, .dropped = 5};
+    struct reply rep;
+    reply_init(&rep, "/x");
+    assert_int_equal(reply_spec_errors(&rep, 422, &errs), 0);
+    assert_int_equal(rep.status, 422);
+    json_t *body = json_loadb(rep.body, rep.body_len, 0, NULL);
+    assert_int_equal(json_array_size(json_object_get(body, "errors")), 2);
+    assert_true(has_error(body, "/a", "bad"));
+    assert_true(has_error(body, "", "5 more"));
+    json_decref(body);
+    reply_clear(&rep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1225,6 +1374,8 @@ int main(void)
         cmocka_unit_test(test_run_view_and_params),
         cmocka_unit_test(test_trajectory),
         cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_store_down),
+        cmocka_unit_test(test_shared_helpers),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

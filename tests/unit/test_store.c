@@ -806,6 +806,60 @@ static void test_requeue_stale(void **state)
     store_claim_free(c2);
 }
 
+/* A draining worker hands its claim back: runs queued again with the attempt returned, partial
+ * trajectories dropped, the token dead; runs of a cancelled experiment end cancelled. */
+static void test_claim_release(void **state)
+{
+    struct fx *f = *state;
+    char ex[STORE_ID_SIZE], ex2[STORE_ID_SIZE];
+    struct store_claim *c = NULL, *again = NULL;
+    struct store_traj_point pts[2] = {{0, 1.0, 1.0, 1.0}, {1, 0.5, 1.0, 1.0}};
+    struct store_traj_info info;
+    struct store_run *r;
+    int64_t requeued = -1;
+    int cancel = 0, changed = 0;
+
+    assert_int_equal(new_experiment(f, 3, NULL, NULL, ex, NULL), STORE_OK);
+    assert_int_equal(store_claim_runs(f->s, "w", 3, &c), STORE_OK);
+    assert_int_equal(store_trajectory_append(f->s, c->runs[1].id, c->token, pts, 2), STORE_OK);
+    assert_int_equal(finish_run(f->s, c->runs[0].id, c->token, STORE_RUN_FINISHED, 0.5, NULL),
+                     STORE_OK);
+    assert_int_equal(store_claim_release(f->s, c->token, &requeued), STORE_OK);
+    assert_int_equal(requeued, 2); /* the finished one stays finished */
+    r = get_run(f->s, c->runs[0].id);
+    assert_int_equal(r->status, STORE_RUN_FINISHED);
+    store_run_free(r);
+    r = get_run(f->s, c->runs[1].id);
+    assert_int_equal(r->status, STORE_RUN_QUEUED);
+    assert_int_equal(r->attempts, 0);
+    store_run_free(r);
+    assert_int_equal(store_trajectory_info(f->s, c->runs[1].id, &info), STORE_OK);
+    assert_int_equal(info.count, 0);
+    assert_int_equal(store_claim_heartbeat(f->s, c->token, &cancel), STORE_ECONFLICT);
+    assert_int_equal(finish_run(f->s, c->runs[1].id, c->token, STORE_RUN_FINISHED, 0.5, NULL),
+                     STORE_ECONFLICT);
+    assert_int_equal(store_claim_release(f->s, c->token, &requeued), STORE_OK);
+    assert_int_equal(requeued, 0);
+    assert_int_equal(store_claim_runs(f->s, "w2", 3, &again), STORE_OK);
+    assert_int_equal(again->n_runs, 2);
+    assert_int_equal(again->runs[0].index, 1);
+    assert_int_equal(again->runs[0].attempts, 1);
+    store_claim_free(c);
+    c = NULL;
+
+    /* Released after a cancel: cancelled, not queued. */
+    assert_int_equal(new_experiment(f, 2, NULL, NULL, ex2, NULL), STORE_OK);
+    assert_int_equal(store_claim_runs(f->s, "w", 2, &c), STORE_OK);
+    assert_string_equal(c->experiment_id, ex2);
+    assert_int_equal(store_experiment_cancel(f->s, ex2, &changed), STORE_OK);
+    assert_int_equal(store_claim_release(f->s, c->token, &requeued), STORE_OK);
+    assert_int_equal(requeued, 0);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM runs WHERE status = 'cancelled'"), 2);
+    assert_int_equal(store_claim_release(f->s, "", &requeued), STORE_EINVAL);
+    store_claim_free(c);
+    store_claim_free(again);
+}
+
 static void test_cancel(void **state)
 {
     struct fx *f = *state;
@@ -1454,6 +1508,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fenced_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requeue_stale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_cascades, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pagination_datasets, setup, teardown),
