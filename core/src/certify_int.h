@@ -46,6 +46,16 @@ typedef struct basin__cert_item {
     uint32_t alt[BASIN__CERT_MAX_ALT];
 } basin__cert_item;
 
+/* The dense one-hidden-layer architecture [flatten] dense(H) act dense(1). */
+typedef struct basin__onehidden {
+    size_t l1, lact, lout;
+    size_t H, d;
+    int bias1, bias2;
+    size_t off_w1, off_b1, off_w2, off_b2;
+    double s_neg, s_pos;
+    size_t P; /* unknowns: u (H·d), β (H if bias1), c (1 if bias2) */
+} basin__onehidden;
+
 typedef struct basin__cert_ctx {
     const basin_net *net;
     const basin_dataset *ds;
@@ -70,19 +80,13 @@ typedef struct basin__cert_ctx {
     basin__cert_item *items; /* the first items_cap boundary items */
     size_t items_cap, n_items;
     double *g, *x1, *x2, *g1; /* dim each */
+    int one_hidden;            /* the exact test's architecture and loss apply */
+    basin__onehidden oh;
 } basin__cert_ctx;
 
-/* The dense one-hidden-layer architecture [flatten] dense(H) act dense(1). */
-typedef struct basin__onehidden {
-    size_t l1, lact, lout;
-    size_t H, d;
-    int bias1, bias2;
-    size_t off_w1, off_b1, off_w2, off_b2;
-    double s_neg, s_pos;
-    size_t P; /* unknowns: u (H·d), β (H if bias1), c (1 if bias2) */
-} basin__onehidden;
-
 /* ---- certify_region.c ---- */
+/* Fill the pattern layout (play, P, n_active) of c->net. */
+int basin__cert_layout(basin__cert_ctx *c);
 /* Forward all samples at theta and write their pattern rows to codes (n × P). With full, also
  * the per-sample losses (ctx->loss_i), the margin, the boundary items and the dead-unit flags
  * (into cert and ctx). */

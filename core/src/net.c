@@ -325,7 +325,7 @@ int basin_net_create(const basin_arch *arch, basin_net **out, basin_net_error *e
         goto done;
     }
     *out = NULL;
-    size_t in_dim;
+    size_t in_dim = 0;
     rc = check_input(arch, &in_dim, err);
     if (rc)
         goto done;
