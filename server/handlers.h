@@ -47,6 +47,10 @@ int h_experiments_delete(struct request *req, struct reply *rep);
 int h_experiments_runs(struct request *req, struct reply *rep);
 int h_experiments_events(struct request *req, struct reply *rep);
 
+/* ---- h_static.c: the dashboard's files under app.web_root ---- */
+int h_static_index(struct request *req, struct reply *rep);
+int h_static_file(struct request *req, struct reply *rep);
+
 /* ---- routes.c ---- */
 extern const struct route basinlab_routes[];
 extern const size_t basinlab_route_count;

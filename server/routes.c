@@ -31,6 +31,12 @@ const struct route basinlab_routes[] = {
     {"GET", "/v1/runs/{id}", h_runs_get, ROUTE_BODY_NONE},
     {"GET", "/v1/runs/{id}/trajectory", h_runs_trajectory, ROUTE_BODY_NONE},
     {"GET", "/v1/runs/{id}/params", h_runs_params, ROUTE_BODY_NONE},
+
+    /* the dashboard (h_static.c): last, so that every API path above wins */
+    {"GET", "/", h_static_index, ROUTE_BODY_NONE},
+    {"GET", "/js/{file}", h_static_file, ROUTE_BODY_NONE},
+    {"GET", "/vendor/{file}", h_static_file, ROUTE_BODY_NONE},
+    {"GET", "/{file}", h_static_file, ROUTE_BODY_NONE},
 };
 
 const size_t basinlab_route_count = sizeof basinlab_routes / sizeof basinlab_routes[0];

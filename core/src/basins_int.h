@@ -18,18 +18,18 @@
 #include "net_int.h"
 
 typedef struct basin__slot {
-    size_t layer;      /* the dense/conv2d layer whose output units are the slot's units */
-    size_t next;       /* the next parametrised layer */
-    size_t units;      /* dense units or conv filters */
-    size_t in_len;     /* incoming weights per unit */
-    int has_bias;      /* layer has a bias vector */
-    size_t next_rows;  /* weight rows of the next layer */
-    size_t next_cols;  /* weight columns of the next layer */
-    size_t block;      /* next_cols / units */
-    int rescalable;    /* a nonlinear activation lies between: normalise this slot */
-    size_t w_off;      /* offset in θ of W_l[0][0] */
-    size_t b_off;      /* offset in θ of b_l[0] (meaningful when has_bias) */
-    size_t wn_off;     /* offset in θ of W_next[0][0] */
+    size_t layer;     /* the dense/conv2d layer whose output units are the slot's units */
+    size_t next;      /* the next parametrised layer */
+    size_t units;     /* dense units or conv filters */
+    size_t in_len;    /* incoming weights per unit */
+    int has_bias;     /* layer has a bias vector */
+    size_t next_rows; /* weight rows of the next layer */
+    size_t next_cols; /* weight columns of the next layer */
+    size_t block;     /* next_cols / units */
+    int rescalable;   /* a nonlinear activation lies between: normalise this slot */
+    size_t w_off;     /* offset in θ of W_l[0][0] */
+    size_t b_off;     /* offset in θ of b_l[0] (meaningful when has_bias) */
+    size_t wn_off;    /* offset in θ of W_next[0][0] */
 } basin__slot;
 
 /* The hidden slots of net, in layer order (*slots NULL when there are none; free with
@@ -52,8 +52,7 @@ int basin__pattern_shape_of(const basin_net *net, basin__pattern_shape *shape);
 void basin__pattern_row(const basin_net *net, const basin_net_ws *ws,
                         const basin__pattern_shape *shape, size_t row, uint32_t *words);
 /* Entries (bits and pool words) on which two patterns differ. */
-size_t basin__pattern_diff(const basin__pattern_shape *shape, const uint32_t *a,
-                           const uint32_t *b);
+size_t basin__pattern_diff(const basin__pattern_shape *shape, const uint32_t *a, const uint32_t *b);
 
 /* ---- evaluation ---- */
 /* Check that ds (≥ 1 sample) and loss suit net. */

@@ -20,7 +20,7 @@
 #include "net_int.h"
 
 #define BASIN__CERT_ZERO_TIE UINT32_MAX
-#define BASIN__CERT_MAX_ALT 16 /* alternatives of one tied max-pool window */
+#define BASIN__CERT_MAX_ALT 16  /* alternatives of one tied max-pool window */
 #define BASIN__CERT_LIST_MIN 64 /* boundary pairs listed at least (when there are so many) */
 
 /* One pattern layer. */
@@ -31,8 +31,8 @@ typedef struct basin__cert_play {
     size_t offset; /* of its first code in a pattern row */
     size_t src;    /* index of the nearest parametrised layer below (its input gives the scale) */
     int src_bias;
-    double s_neg, s_pos;   /* activation slopes */
-    int track_dead;        /* activation with s_neg = 0 */
+    double s_neg, s_pos;    /* activation slopes */
+    int track_dead;         /* activation with s_neg = 0 */
     size_t units, unit_div; /* dead units: features, or channels (feature / unit_div) */
     size_t active_offset;   /* into ctx->active */
     long below;             /* max pool: index of the play of an activation layer right below
@@ -71,16 +71,18 @@ typedef struct basin__cert_ctx {
     double *scale2;
     size_t n_play;
     basin__cert_play *play;
-    size_t P;          /* codes per sample */
-    uint32_t *codes;   /* n × P at the judged point */
-    uint32_t *codes2;  /* n × P scratch */
-    double *loss_i;    /* n per-sample losses at the judged point */
+    size_t P;              /* codes per sample */
+    uint32_t *codes;       /* n × P at the judged point */
+    uint32_t *codes2;      /* n × P scratch */
+    double *loss_i;        /* n per-sample losses at the judged point */
     unsigned char *active; /* per dead-tracked unit: active on some sample */
     size_t n_active;
     basin__cert_item *items; /* the first items_cap boundary items */
     size_t items_cap, n_items;
     double *g, *x1, *x2, *g1; /* dim each */
-    int one_hidden;            /* the exact test's architecture and loss apply */
+    double *theta;            /* dim: the point being judged (the caller's copy is written back
+                                 only on success) */
+    int one_hidden;           /* the exact test's architecture and loss apply */
     basin__onehidden oh;
 } basin__cert_ctx;
 
@@ -103,10 +105,11 @@ int basin__cert_onehidden_detect(const basin_net *net, basin__onehidden *oh);
 int basin__cert_onehidden_loss_ok(const basin_loss *loss, double l2);
 /* The exact test (both forms) at theta with risk R; fills cert->exact and, for a non-minimum,
  * cert->descent. */
-int basin__cert_exact(basin__cert_ctx *c, const basin__onehidden *oh, const double *theta,
-                      double R, basin_certificate *cert);
-/* The convex polish candidate: the minimiser of the convex problem with θ's slopes (units with
- * v_j = 0 held fixed) mapped back to θ in out (dim values). *ok = 0 when nothing was found. */
+int basin__cert_exact(basin__cert_ctx *c, const basin__onehidden *oh, const double *theta, double R,
+                      basin_certificate *cert);
+/* The convex polish candidate: the minimiser of the convex problem with the slopes of the
+ * pattern rows in c->codes2 (the caller scans θ into them; units with v_j = 0 held fixed),
+ * mapped back to θ in out (dim values). *ok = 0 when nothing was found. */
 int basin__cert_convex_candidate(basin__cert_ctx *c, const basin__onehidden *oh,
                                  const double *theta, double *out, size_t *iterations, int *ok);
 
@@ -120,8 +123,7 @@ int basin__cert_curvature(basin__cert_ctx *c, const double *theta, basin_certifi
 size_t basin__cert_symmetry_modes(const basin_net *net, const basin_certificate *cert);
 
 /* ---- certify_probe.c ---- */
-int basin__cert_probes(basin__cert_ctx *c, const double *theta, double R,
-                       basin_certificate *cert);
+int basin__cert_probes(basin__cert_ctx *c, const double *theta, double R, basin_certificate *cert);
 
 /* ---- shared helpers (certify.c) ---- */
 double basin__cert_norm(const double *v, size_t n);

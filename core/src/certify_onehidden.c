@@ -35,8 +35,8 @@
 #include "basin/status.h"
 #include "certify_int.h"
 
-#define OH_MAX_DESIGN ((size_t)1 << 22)  /* N·P doubles of the design */
-#define OH_MAX_NEWTON_P 1024             /* unknowns for the dense Newton system */
+#define OH_MAX_DESIGN ((size_t)1 << 22) /* N·P doubles of the design */
+#define OH_MAX_NEWTON_P 1024            /* unknowns for the dense Newton system */
 #define OH_MAX_NEWTON 100
 #define OH_MAX_HALVINGS 60
 #define OH_BOUNDARY_FLOPS 2e9
@@ -87,15 +87,15 @@ int basin__cert_onehidden_loss_ok(const basin_loss *loss, double l2)
 typedef struct oh_ws {
     size_t n, P, ldb;
     int newton;
-    double *slope;      /* n × H */
-    double *D, *Dw;     /* n × P column-major; Dw: √w-scaled copy (Newton) */
-    double *b;          /* ldb */
-    double *sv;         /* min(n, P) */
-    double *work;       /* dgelsd */
+    double *slope;  /* n × H */
+    double *D, *Dw; /* n × P column-major; Dw: √w-scaled copy (Newton) */
+    double *b;      /* ldb */
+    double *sv;     /* min(n, P) */
+    double *work;   /* dgelsd */
     lapack_int lwork, *iwork;
     double *p0, *p, *dp, *trial, *grad, *gtrial; /* P each */
-    double *o, *lg;     /* n each */
-    double *hess;       /* P × P (Newton) */
+    double *o, *lg;                              /* n each */
+    double *hess;                                /* P × P (Newton) */
 } oh_ws;
 
 static void oh_ws_free(oh_ws *w)
@@ -154,9 +154,9 @@ static int oh_ws_alloc(const basin__cert_ctx *c, const basin__onehidden *oh, oh_
     }
     double q = 0;
     lapack_int qi = 0, rank = 0;
-    lapack_int info = LAPACKE_dgelsd_work(LAPACK_COL_MAJOR, (lapack_int)n, (lapack_int)P, 1, w->D,
-                                          (lapack_int)n, w->b, (lapack_int)w->ldb, w->sv, -1.0,
-                                          &rank, &q, -1, &qi);
+    lapack_int info =
+        LAPACKE_dgelsd_work(LAPACK_COL_MAJOR, (lapack_int)n, (lapack_int)P, 1, w->D, (lapack_int)n,
+                            w->b, (lapack_int)w->ldb, w->sv, -1.0, &rank, &q, -1, &qi);
     if (info != 0 || !(q >= 1) || q > (double)INT_MAX || qi < 1)
         return BASIN_ENUMERIC;
     w->lwork = (lapack_int)q;
@@ -236,8 +236,8 @@ static double objective(const basin__cert_ctx *c, const basin__onehidden *oh, oh
         f += basin_loss_eval(c->loss, &w->o[i], c->ds->y + i * c->ds->y_dim, 1,
                              grad ? &w->lg[i] : NULL);
     if (grad)
-        cblas_dgemv(CblasColMajor, CblasTrans, (int)w->n, (int)w->P, 1.0, w->D, (int)w->n, w->lg,
-                    1, 0.0, grad, 1);
+        cblas_dgemv(CblasColMajor, CblasTrans, (int)w->n, (int)w->P, 1.0, w->D, (int)w->n, w->lg, 1,
+                    0.0, grad, 1);
     return f;
 }
 
@@ -479,8 +479,8 @@ static int exact_boundary(basin__cert_ctx *c, const basin__onehidden *oh, oh_ws 
     return BASIN_OK;
 }
 
-int basin__cert_exact(basin__cert_ctx *c, const basin__onehidden *oh, const double *theta,
-                      double R, basin_certificate *cert)
+int basin__cert_exact(basin__cert_ctx *c, const basin__onehidden *oh, const double *theta, double R,
+                      basin_certificate *cert)
 {
     basin_cert_exact *ex = &cert->exact;
     oh_ws w;

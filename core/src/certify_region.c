@@ -109,8 +109,7 @@ int basin__cert_layout(basin__cert_ctx *c)
 
 /* ---- scan ---- */
 
-static void play_scale(const basin__cert_ctx *c, const basin__cert_play *pl, size_t cm,
-                       double *out)
+static void play_scale(const basin__cert_ctx *c, const basin__cert_play *pl, size_t cm, double *out)
 {
     const basin__layer *S = &c->net->layers[pl->src];
     const double *a = c->ws->act[pl->src];
@@ -131,8 +130,7 @@ static double scaled(double v, double scale)
     return v != 0.0 ? INFINITY : 0.0;
 }
 
-static void note_margin(basin_certificate *cert, double m, size_t layer, size_t sample,
-                        size_t unit)
+static void note_margin(basin_certificate *cert, double m, size_t layer, size_t sample, size_t unit)
 {
     if (m < cert->margin) {
         cert->margin = m;
@@ -259,8 +257,7 @@ static void scan_pool(basin__cert_ctx *c, size_t pi, size_t row_i, size_t sample
     const basin__layer *L = &c->net->layers[pl->layer];
     window_scan w;
     w.a = c->ws->act[pl->layer] + row_i * L->info.in_dim;
-    w.below = pl->below >= 0 ? c->ws->act[c->play[pl->below].layer] + row_i * L->info.in_dim
-                             : NULL;
+    w.below = pl->below >= 0 ? c->ws->act[c->play[pl->below].layer] + row_i * L->info.in_dim : NULL;
     w.sc = c->scale[row_i];
     w.sc_below = c->scale2[row_i];
     w.tol = c->opts->margin_tol;
@@ -295,8 +292,7 @@ int basin__cert_scan(basin__cert_ctx *c, const double *theta, uint32_t *codes, i
             goto done;
         for (size_t i = 0; i < cm && full; i++) {
             size_t s = start + i;
-            c->loss_i[s] = basin_loss_eval(c->loss, c->out + i * k, ds->y + s * ds->y_dim, k,
-                                           NULL);
+            c->loss_i[s] = basin_loss_eval(c->loss, c->out + i * k, ds->y + s * ds->y_dim, k, NULL);
         }
         for (size_t pi = 0; pi < c->n_play; pi++) {
             const basin__cert_play *pl = &c->play[pi];
@@ -439,8 +435,8 @@ static size_t cache_slot(const boundary_ws *w, uint64_t core, uint32_t mask)
 
 /* Σ ℓ of the best affine fit of core group `core` (NO_CORE: none) plus the boundary samples in
  * mask. */
-static int group_fit(basin__cert_ctx *c, boundary_ws *w, uint64_t core, uint32_t mask,
-                     double *risk, int *exact)
+static int group_fit(basin__cert_ctx *c, boundary_ws *w, uint64_t core, uint32_t mask, double *risk,
+                     int *exact)
 {
     size_t slot = cache_slot(w, core, mask), probes = 0;
     while (w->cache[slot].used && probes < w->cap) {

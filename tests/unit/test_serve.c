@@ -564,6 +564,9 @@ static void test_xor_lifecycle(void **state)
     json_decref(by_index);
 
     /* idempotent retry: the same experiment, nothing new; a different body: 409 */
+    json_t *dl = get_json(port, "/v1/datasets?limit=1000", 200);
+    size_t datasets_before = json_array_size(json_object_get(dl, "items"));
+    json_decref(dl);
     assert_int_equal(submit(port, xor_body, "xor-key-1", id2, sizeof id2, &r), 202);
     assert_string_equal(id2, id);
     assert_string_equal(r.location, path);
@@ -586,6 +589,10 @@ static void test_xor_lifecycle(void **state)
     }
     assert_int_equal(with_id, 1);
     json_decref(list);
+    /* the inline dataset of the replayed and the refused submission left no record behind */
+    dl = get_json(port, "/v1/datasets?limit=1000", 200);
+    assert_int_equal(json_array_size(json_object_get(dl, "items")), datasets_before);
+    json_decref(dl);
     /* an Idempotency-Key that is too long */
     char longkey[202];
     memset(longkey, 'k', 201);

@@ -110,9 +110,9 @@ typedef struct basin_comparison {
     size_t pattern_units;
     double unit_agreement, sample_agreement;
     basin_align_stats align;
-    double *theta_a_normalized; /* θ_a' (param_count values) */
-    double *theta_b_aligned;    /* θ_b' (param_count values) */
-    basin_path_profile aligned; /* from θ_a' (t = 0) to θ_b' (t = 1) */
+    double *theta_a_normalized;   /* θ_a' (param_count values) */
+    double *theta_b_aligned;      /* θ_b' (param_count values) */
+    basin_path_profile aligned;   /* from θ_a' (t = 0) to θ_b' (t = 1) */
     basin_path_profile unaligned; /* from theta_a to theta_b as given, when requested */
 } basin_comparison;
 
@@ -144,11 +144,11 @@ typedef struct basin_basin_info {
     size_t representative; /* index of the representative point (the lowest-risk member) */
     size_t count;          /* members, representative included */
     size_t *members;       /* count point indices, ascending */
-    size_t regions;        /* distinct activation patterns of the representative; 0 if not counted */
-    double output_rms;     /* RMS of the representative's outputs */
-    double func_tol;       /* the function-distance tolerance this basin used */
-    double max_func_dist;  /* largest d_f of a member from the representative */
-    double max_risk_gap;   /* largest |R_member − R_rep| */
+    size_t regions;       /* distinct activation patterns of the representative; 0 if not counted */
+    double output_rms;    /* RMS of the representative's outputs */
+    double func_tol;      /* the function-distance tolerance this basin used */
+    double max_func_dist; /* largest d_f of a member from the representative */
+    double max_risk_gap;  /* largest |R_member − R_rep| */
 } basin_basin_info;
 
 typedef struct basin_clustering {

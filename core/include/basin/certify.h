@@ -35,15 +35,15 @@ typedef enum basin_verdict {
 
 /* The test that decided the label. */
 typedef enum basin_decider {
-    BASIN_DECIDED_STATIONARITY,            /* "stationarity": ‖∇R‖ above tolerance */
-    BASIN_DECIDED_REGION_CERTIFICATE,      /* "region_certificate": R ≤ B + tol */
-    BASIN_DECIDED_EXACT_ONE_HIDDEN_LAYER,  /* "exact_one_hidden_layer": R ≤ E + tol, or R > E +
-                                              tol with every v_j ≠ 0 (saddle) */
-    BASIN_DECIDED_BOUNDARY_CERTIFICATE,    /* "boundary_certificate": min over side assignments */
-    BASIN_DECIDED_NEGATIVE_CURVATURE,      /* "negative_curvature": λ_min < −curv_tol */
-    BASIN_DECIDED_ESCAPE_PROBE,            /* "escape_probe": a smallest-radius probe went lower */
-    BASIN_DECIDED_PROBES_NO_ESCAPE,        /* "probes_no_escape" */
-    BASIN_DECIDED_SECOND_ORDER             /* "second_order": likely minimum, probes switched off */
+    BASIN_DECIDED_STATIONARITY,           /* "stationarity": ‖∇R‖ above tolerance */
+    BASIN_DECIDED_REGION_CERTIFICATE,     /* "region_certificate": R ≤ B + tol */
+    BASIN_DECIDED_EXACT_ONE_HIDDEN_LAYER, /* "exact_one_hidden_layer": R ≤ E + tol, or R > E +
+                                             tol with every v_j ≠ 0 (saddle) */
+    BASIN_DECIDED_BOUNDARY_CERTIFICATE,   /* "boundary_certificate": min over side assignments */
+    BASIN_DECIDED_NEGATIVE_CURVATURE,     /* "negative_curvature": λ_min < −curv_tol */
+    BASIN_DECIDED_ESCAPE_PROBE,           /* "escape_probe": a smallest-radius probe went lower */
+    BASIN_DECIDED_PROBES_NO_ESCAPE,       /* "probes_no_escape" */
+    BASIN_DECIDED_SECOND_ORDER            /* "second_order": likely minimum, probes switched off */
 } basin_decider;
 
 /* Stable names ("certified_minimum", "likely_minimum", "saddle", "not_converged"; the decider
@@ -56,7 +56,7 @@ const char *basin_decider_name(basin_decider d);
 #define BASIN_CERTIFY_MAX_BOUNDARY 24 /* hard cap of max_boundary_pairs (2^24 assignments) */
 
 typedef struct basin_certify_opts {
-    double grad_tol;     /* stationary when ‖∇R‖ ≤ max(grad_tol, grad_tol_rel·‖θ‖); 1e-6 */
+    double grad_tol; /* stationary when ‖∇R‖ ≤ max(grad_tol, grad_tol_rel·‖θ‖); 1e-6 */
     double grad_tol_rel; /* 0 (off) */
     double cert_tol;     /* certificates: R ≤ bound + cert_tol·max(1, R); escapes: a probe end
                             below R − cert_tol·max(1, R); 1e-9 */
@@ -70,13 +70,13 @@ typedef struct basin_certify_opts {
     size_t n_radii;            /* 3 */
     double radii[BASIN_CERTIFY_MAX_RADII]; /* relative to ‖θ‖ (absolute if θ = 0);
                                               {1e-3, 1e-2, 1e-1} */
-    size_t probe_steps;        /* gradient steps after each perturbation; 200 */
-    double probe_lr;           /* > 0: fixed GD step; 0: Armijo backtracking GD; 0 */
-    uint64_t seed;             /* probes and the Lanczos start vector; 0 */
-    size_t lanczos_max_iter;   /* 0 = min(dim, 200) */
-    size_t dense_max_params;   /* dense Hessian (near-zero eigenvalue count) up to this; 400 */
-    int check_certified;       /* 1: run curvature and probes on certified points too; 0 */
-    size_t group_sample_cap;   /* sample indices stored per group; 32 */
+    size_t probe_steps;                    /* gradient steps after each perturbation; 200 */
+    double probe_lr;                       /* > 0: fixed GD step; 0: Armijo backtracking GD; 0 */
+    uint64_t seed;                         /* probes and the Lanczos start vector; 0 */
+    size_t lanczos_max_iter;               /* 0 = min(dim, 200) */
+    size_t dense_max_params; /* dense Hessian (near-zero eigenvalue count) up to this; 400 */
+    int check_certified;     /* 1: run curvature and probes on certified points too; 0 */
+    size_t group_sample_cap; /* sample indices stored per group; 32 */
 } basin_certify_opts;
 
 /* Fill opts with the documented defaults above. */
@@ -123,7 +123,7 @@ typedef struct basin_cert_group {
 } basin_cert_group;
 
 typedef struct basin_cert_region {
-    int ran;          /* 0 with l2 ≠ 0 (the bound ignores weight decay) */
+    int ran; /* 0 with l2 ≠ 0 (the bound ignores weight decay) */
     size_t n_groups;
     basin_cert_group *groups;
     double bound;     /* B = (1/N) Σ_groups fit_risk_sum, sides as θ uses them */
@@ -132,22 +132,22 @@ typedef struct basin_cert_region {
     int holds;        /* b = 0, exact and R ≤ B + tol */
     /* boundary form (0 < b ≤ max_boundary_pairs) */
     int boundary_ran;
-    size_t boundary_total;       /* side assignments in all */
-    size_t boundary_evaluated;   /* evaluated (stops at the first that fails) */
-    double boundary_bound;       /* min of B over the evaluated assignments */
-    int boundary_exact;          /* every fit used was exact */
-    int boundary_holds;          /* every assignment evaluated, exact and R ≤ its B + tol */
+    size_t boundary_total;     /* side assignments in all */
+    size_t boundary_evaluated; /* evaluated (stops at the first that fails) */
+    double boundary_bound;     /* min of B over the evaluated assignments */
+    int boundary_exact;        /* every fit used was exact */
+    int boundary_holds;        /* every assignment evaluated, exact and R ≤ its B + tol */
 } basin_cert_region;
 
 typedef struct basin_cert_exact {
     int applicable; /* dense one-hidden-layer net, scalar output, loss squared / logistic /
                        huber, l2 = 0 */
     int ran;
-    double value;   /* E: (1/N) min over (u, β, c) with the slopes θ uses */
-    int exact;      /* the convex problem was solved (least squares, or Newton converged) */
+    double value; /* E: (1/N) min over (u, β, c) with the slopes θ uses */
+    int exact;    /* the convex problem was solved (least squares, or Newton converged) */
     size_t iterations;
-    int holds;         /* b = 0, exact and R ≤ E + tol */
-    int not_minimum;   /* b = 0, exact, R > E + tol and every v_j ≠ 0: not a local minimum */
+    int holds;            /* b = 0, exact and R ≤ E + tol */
+    int not_minimum;      /* b = 0, exact, R > E + tol and every v_j ≠ 0: not a local minimum */
     int descent_verified; /* R(θ + t·d) < R(θ) was seen for some t > 0 */
     /* boundary form */
     int boundary_ran;
@@ -182,7 +182,7 @@ typedef struct basin_certificate {
     int contradiction; /* a certified point from which a smallest-radius probe escaped, or with
                           λ_min < −threshold (check_certified only); said loudly in reason */
     size_t dim, n_samples;
-    double risk; /* R(θ) (with the l2 term) at the judged point */
+    double risk;                                 /* R(θ) (with the l2 term) at the judged point */
     double param_norm, grad_norm, grad_norm_rel; /* grad_norm_rel = ‖∇R‖/‖θ‖ (‖∇R‖ if θ = 0) */
     int stationary;
     basin_cert_polish polish;
