@@ -10,6 +10,7 @@
 #include "app.h"
 #include "basin/status.h"
 #include "ids.h"
+#include "records.h"
 
 static int arch_id_or_reply(struct request *req, struct reply *rep, const char **id)
 {
@@ -59,14 +60,9 @@ int h_architectures_create(struct request *req, struct reply *rep)
     }
     if (rc != BASIN_OK)
         goto done;
-    rec.name = arch->name;
-    rec.spec = spec_arch_to_json(arch);
-    rec.param_count = (int64_t)basin_net_param_count(arch->net);
-    rec.out_dim = (int64_t)basin_net_out_dim(arch->net);
-    if (rec.spec == NULL) {
-        rc = BASIN_ENOMEM;
+    rc = records_arch_build(arch, &rec);
+    if (rc != BASIN_OK)
         goto done;
-    }
     if (rec.param_count == 0) {
         /* valid layers, but nothing to train: no experiment could use it */
         static const struct problem_error e = {
@@ -91,7 +87,7 @@ int h_architectures_create(struct request *req, struct reply *rep)
     if (rc == BASIN_OK)
         rc = answer_architecture(rep, 201, got);
 done:
-    json_decref(rec.spec);
+    records_arch_release(&rec);
     store_architecture_free(got);
     spec_arch_free(arch);
     spec_errors_clear(&errs);

@@ -14,9 +14,9 @@
  * linear_fit: {"loss": {"squared": {...}, "logistic" | "cross_entropy": {...}}} where each entry
  * is {"risk", "exact", "attained", "linearly_fittable", "tolerance"}: R_lin = (1/n) min Σ ℓ over
  * affine maps (core/linfit.h). Squared is always listed; binary data add logistic, multiclass
- * cross_entropy. A fit costing more than LINFIT_MAX_WORK (≈ n·p² for p unknowns per output) is
- * not run on the request thread: its entry has null numbers and a "skipped" reason. Population
- * datasets (teacher_gaussian, n = 0) have linear_fit null. */
+ * cross_entropy (records.c). A fit costing more than RECORDS_MAX_FIT_WORK (≈ n·p² for p unknowns
+ * per output) is not run on the request thread: its entry has null numbers and a "skipped" reason.
+ * Population datasets (teacher_gaussian, n = 0) have linear_fit null. */
 #include "handlers.h"
 
 #include <errno.h>
@@ -30,9 +30,7 @@
 #include "basin/linfit.h"
 #include "basin/status.h"
 #include "ids.h"
-
-#define LINFIT_MAX_WORK 5e7
-#define LINFIT_REL_TOL 1e-14 /* R_lin ≤ this × max(1, mean ½‖y‖²) counts as 0 (rounding) */
+#include "records.h"
 
 enum {
     POINTS_DEFAULT_LIMIT = 1000,
@@ -40,23 +38,6 @@ enum {
     MAX_QUERY_ERRORS = 8,
     CSV_VALUE_BYTES = 32 /* enough for any format_double output plus a separator */
 };
-
-static const char *const dataset_kind_names[] = {"inline", "generator", "csv", "teacher_gaussian"};
-
-static const char *kind_name(enum spec_dataset_kind k)
-{
-    switch (k) {
-    case SPEC_DATASET_INLINE:
-        return dataset_kind_names[0];
-    case SPEC_DATASET_GENERATOR:
-        return dataset_kind_names[1];
-    case SPEC_DATASET_CSV:
-        return dataset_kind_names[2];
-    case SPEC_DATASET_TEACHER_GAUSSIAN:
-        return dataset_kind_names[3];
-    }
-    return dataset_kind_names[0];
-}
 
 /* 404 for an id that is not a dataset id, without asking the store. The id is only echoed when
  * it is well formed (a path segment may hold bytes that are not UTF-8). */
@@ -74,85 +55,6 @@ static int store_error(struct reply *rep, int store_rc, const char *id)
     char what[64];
     snprintf(what, sizeof what, "dataset %s", id);
     return reply_store_error(rep, store_rc, what);
-}
-
-/* ---- linear fit ---- */
-
-static json_t *fit_entry_skipped(double tol, const char *reason)
-{
-    return json_pack("{s:n, s:b, s:n, s:n, s:f, s:s}", "risk", "exact", 0, "attained",
-                     "linearly_fittable", "tolerance", tol, "skipped", reason);
-}
-
-/* One entry of linear_fit for `kind` with out_dim outputs; NULL only when out of memory. */
-static json_t *fit_entry(const basin_dataset *ds, basin_loss_kind kind, size_t out_dim, double tol)
-{
-    char reason[160];
-    basin_loss loss = {.kind = kind, .huber_delta = 1.0};
-    basin_affine_fit fit;
-    /* squared splits into out_dim problems sharing one design; the others couple the outputs */
-    double p = (double)(ds->in_dim + 1) * (kind == BASIN_LOSS_SQUARED ? 1.0 : (double)out_dim);
-    double work = (double)ds->n * p * p;
-    if (work > LINFIT_MAX_WORK) {
-        snprintf(reason, sizeof reason,
-                 "n·p² = %.3g exceeds %.3g: too large to fit while answering the request", work,
-                 LINFIT_MAX_WORK);
-        return fit_entry_skipped(tol, reason);
-    }
-    memset(&fit, 0, sizeof fit);
-    int rc = basin_affine_fit_group(ds, NULL, ds->n, &loss, out_dim, &fit, NULL);
-    if (rc == BASIN_ENOMEM)
-        return NULL;
-    if (rc != BASIN_OK) {
-        snprintf(reason, sizeof reason, "the fit failed: %s", basin_strerror(rc));
-        return fit_entry_skipped(tol, reason);
-    }
-    double risk = fit.risk_sum / (double)ds->n;
-    return json_pack("{s:o, s:b, s:b, s:b, s:f}", "risk", view_real(risk), "exact", fit.exact,
-                     "attained", fit.attained, "linearly_fittable", risk <= tol, "tolerance", tol);
-}
-
-/* The linear_fit JSON of a dataset with samples; *out NULL for population datasets. */
-static int linear_fit_json(const struct spec_dataset *sd, const struct limits *lim, json_t **out)
-{
-    int rc = BASIN_OK;
-    json_t *losses = NULL;
-    const basin_dataset *ds = sd->data;
-    *out = NULL;
-    if (ds == NULL || ds->n == 0)
-        goto done;
-    double ysq = 0;
-    for (size_t i = 0; i < ds->n * ds->y_dim; i++)
-        ysq += 0.5 * ds->y[i] * ds->y[i];
-    double scale = ysq / (double)ds->n;
-    double sq_tol = LINFIT_REL_TOL * (scale > 1 ? scale : 1);
-    losses = json_object();
-    json_t *e = losses ? fit_entry(ds, BASIN_LOSS_SQUARED, ds->y_dim, sq_tol) : NULL;
-    if (e == NULL || json_object_set_new(losses, "squared", e) != 0) {
-        rc = BASIN_ENOMEM;
-        goto done;
-    }
-    e = NULL;
-    if (ds->task == BASIN_TASK_BINARY && ds->y_dim == 1) {
-        e = fit_entry(ds, BASIN_LOSS_LOGISTIC, 1, LINFIT_REL_TOL);
-        if (e == NULL || json_object_set_new(losses, "logistic", e) != 0)
-            rc = BASIN_ENOMEM;
-    } else if (ds->task == BASIN_TASK_MULTICLASS && ds->y_dim == 1) {
-        if (ds->n_classes >= 2 && ds->n_classes <= lim->max_classes)
-            e = fit_entry(ds, BASIN_LOSS_CROSS_ENTROPY, ds->n_classes, LINFIT_REL_TOL);
-        else
-            e = fit_entry_skipped(LINFIT_REL_TOL, "more classes than the published limit");
-        if (e == NULL || json_object_set_new(losses, "cross_entropy", e) != 0)
-            rc = BASIN_ENOMEM;
-    }
-    if (rc != BASIN_OK)
-        goto done;
-    *out = json_pack("{s:O}", "loss", losses);
-    if (*out == NULL)
-        rc = BASIN_ENOMEM;
-done:
-    json_decref(losses);
-    return rc;
 }
 
 /* ---- text/csv bodies ---- */
@@ -378,49 +280,6 @@ done:
     return rc;
 }
 
-static json_t *shape_json(size_t rank, const size_t *shape)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr != NULL && i < rank; i++) {
-        if (json_array_append_new(arr, json_integer((json_int_t)shape[i])) != 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    return arr;
-}
-
-/* The record of a parsed dataset (borrowing sd's samples); the JSON members are new references
- * the caller releases. */
-static int dataset_record(const struct spec_dataset *sd, const struct limits *lim,
-                          struct store_dataset *rec)
-{
-    memset(rec, 0, sizeof *rec);
-    rec->name = sd->name;
-    rec->kind = (char *)kind_name(sd->kind);
-    rec->spec = spec_dataset_to_json(sd);
-    rec->input_shape = shape_json(sd->in_rank, sd->in_shape);
-    if (rec->spec == NULL || rec->input_shape == NULL)
-        return BASIN_ENOMEM;
-    const basin_dataset *ds = sd->data;
-    if (ds == NULL) {
-        /* the Gaussian teacher population: no samples, d inputs, one regression target */
-        rec->n = 0;
-        rec->in_dim = (int64_t)sd->tg.d;
-        rec->y_dim = 1;
-        rec->task = (char *)spec_task_name(BASIN_TASK_REGRESSION);
-        return BASIN_OK;
-    }
-    rec->n = (int64_t)ds->n;
-    rec->in_dim = (int64_t)ds->in_dim;
-    rec->y_dim = (int64_t)ds->y_dim;
-    rec->task = (char *)spec_task_name(ds->task);
-    rec->n_classes = ds->task == BASIN_TASK_REGRESSION ? 0 : (int64_t)ds->n_classes;
-    rec->x = ds->x;
-    rec->y = ds->y;
-    return linear_fit_json(sd, lim, &rec->linear_fit);
-}
-
 static int answer_dataset(struct reply *rep, int status, const struct store_dataset *d)
 {
     json_t *view = view_dataset(d);
@@ -446,7 +305,7 @@ int h_datasets_create(struct request *req, struct reply *rep)
             rc = BASIN_OK;
         goto done;
     }
-    rc = dataset_record(sd, &app->limits, &rec);
+    rc = records_dataset_build(sd, &app->limits, &rec);
     if (rc != BASIN_OK)
         goto done;
     int src = store_dataset_insert(app->store, &rec, id);
@@ -466,9 +325,7 @@ int h_datasets_create(struct request *req, struct reply *rep)
     if (rc == BASIN_OK)
         rc = answer_dataset(rep, 201, got);
 done:
-    json_decref(rec.spec);
-    json_decref(rec.input_shape);
-    json_decref(rec.linear_fit);
+    records_dataset_release(&rec);
     store_dataset_free(got);
     spec_dataset_free(sd);
     return rc;

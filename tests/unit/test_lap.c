@@ -123,8 +123,8 @@ static void test_wide_range(void **state)
 {
     (void)state;
     /* Entries spanning 1e-3..1e6 in magnitude with a unique optimum found by brute force. */
-    double c[4 * 4] = {1e6, 2e-3, 5e5, -3e2, 7.5, 1e6, -1e-3, 4e4,
-                       -2e5, 3e3, 1e6, 9.0, 6e-3, -8e1, 2e2, 1e6};
+    double c[4 * 4] = {1e6,  2e-3, 5e5, -3e2, 7.5,  1e6,  -1e-3, 4e4,
+                       -2e5, 3e3,  1e6, 9.0,  6e-3, -8e1, 2e2,   1e6};
     check_against_brute(4, c, 1e-9);
     size_t sigma[4];
     double total;

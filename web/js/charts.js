@@ -1,0 +1,431 @@
+// Charts of the dashboard. Line, bar and scatter charts are uPlot (vendored from npm into
+// vendor/, MIT); the 2-D decision-function heat map is drawn on a plain canvas because uPlot
+// has no image plots. Every chart follows its container's width (ResizeObserver), so the page
+// works at 1280×800 and in a narrow window alike. Pure helpers (histogram binning, series
+// alignment) are exported separately so they can be read and checked on their own.
+import uPlot from '../vendor/uPlot.esm.js';
+
+export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22'];
+const SPURIOUS = '#d62728';
+const BENIGN = '#3b6fb6';
+const RISK_FLOOR = 1e-16; // a risk of exactly 0 is drawn in the lowest bin on log axes
+
+const sup = { '-': '⁻', 0: '⁰', 1: '¹', 2: '²', 3: '³', 4: '⁴', 5: '⁵', 6: '⁶', 7: '⁷', 8: '⁸', 9: '⁹' };
+/** "10⁻³" for a log10 value that is an integer, else a short number. */
+export function pow10Label(e) {
+  const r = Math.round(e);
+  if (Math.abs(e - r) < 1e-9) return `10${String(r).replace(/./g, (c) => sup[c] || c)}`;
+  return Number(10 ** e).toPrecision(2);
+}
+
+/** Create a uPlot chart that fills `container`'s width; destroy with destroyChart(). */
+export function makeChart(container, opts, data) {
+  const width = Math.max(240, container.clientWidth || 600);
+  const u = new uPlot({ height: 260, ...opts, width }, data, container);
+  const ro = new ResizeObserver(() => {
+    const w = Math.max(240, container.clientWidth);
+    if (Math.abs(w - u.width) > 2) u.setSize({ width: w, height: u.height });
+  });
+  ro.observe(container);
+  u.basinRo = ro;
+  return u;
+}
+
+export function destroyChart(u) {
+  if (!u) return;
+  if (u.basinRo) u.basinRo.disconnect();
+  u.destroy();
+}
+
+/**
+ * Bin final risks on a log10 axis. Returns {centers, counts, marked, edges, lo, width}: counts
+ * of all risks per bin and `marked` counts of the risks whose run id is in markedIds (the runs
+ * of spurious basins), centers in log10 units.
+ */
+export function logHistogram(values, { bins = 40, ids = null, markedIds = null } = {}) {
+  const logs = [];
+  const marks = [];
+  values.forEach((v, i) => {
+    if (v === null || v === undefined || !Number.isFinite(v) || v < 0) return;
+    logs.push(Math.log10(Math.max(v, RISK_FLOOR)));
+    marks.push(!!(markedIds && ids && markedIds.has(ids[i])));
+  });
+  if (!logs.length) return { centers: [], counts: [], marked: [], edges: [], lo: 0, width: 1 };
+  let lo = Math.min(...logs);
+  let hi = Math.max(...logs);
+  if (hi - lo < 1e-9) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
+  const n = Math.max(1, Math.min(bins, Math.ceil(Math.sqrt(logs.length) * 2)));
+  const width = (hi - lo) / n;
+  const counts = new Array(n).fill(0);
+  const marked = new Array(n).fill(0);
+  logs.forEach((l, i) => {
+    const b = Math.min(n - 1, Math.floor((l - lo) / width));
+    counts[b]++;
+    if (marks[i]) marked[b]++;
+  });
+  const centers = counts.map((_, b) => lo + (b + 0.5) * width);
+  const edges = counts.map((_, b) => lo + b * width).concat([hi]);
+  return { centers, counts, marked, edges, lo, width };
+}
+
+/** Vertical marker lines with labels at given x values (data units) — a uPlot draw hook. */
+function markersPlugin(getMarkers) {
+  return {
+    hooks: {
+      draw: (u) => {
+        const ctx = u.ctx;
+        const { top, height } = u.bbox;
+        ctx.save();
+        ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
+        ctx.textAlign = 'center';
+        for (const m of getMarkers()) {
+          const x = u.valToPos(m.x, 'x', true);
+          if (!Number.isFinite(x)) continue;
+          ctx.strokeStyle = m.color;
+          ctx.fillStyle = m.color;
+          ctx.lineWidth = (m.width || 1.5) * devicePixelRatio;
+          ctx.setLineDash(m.dash ? m.dash.map((d) => d * devicePixelRatio) : []);
+          ctx.beginPath();
+          ctx.moveTo(x, top);
+          ctx.lineTo(x, top + height);
+          ctx.stroke();
+          if (m.label) ctx.fillText(m.label, x, top + 12 * devicePixelRatio);
+        }
+        ctx.restore();
+      },
+    },
+  };
+}
+
+/**
+ * Histogram of final risks (log axis) with basins marked: a line per basin at its risk (red and
+ * labelled "S" when spurious), and the runs that belong to spurious basins stacked in red.
+ * Returns {update(values, ids, basins)} and destroy().
+ */
+export function riskHistogram(container, { height = 240 } = {}) {
+  let basins = [];
+  let u = null;
+  let xRange = [0, 1];
+  const bars = uPlot.paths.bars({ size: [0.92, 80], align: 0 });
+  const opts = {
+    height,
+    scales: { x: { time: false, range: () => xRange }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.12)] } },
+    axes: [
+      { label: 'final risk (log scale)', values: (_u, ticks) => ticks.map(pow10Label), space: 60 },
+      { label: 'runs', size: 50 },
+    ],
+    series: [
+      { label: 'log₁₀ risk', value: (_u, v) => (v === null ? '—' : pow10Label(v)) },
+      { label: 'runs', fill: '#3b6fb6cc', stroke: BENIGN, paths: bars, points: { show: false } },
+      { label: 'in spurious basins', fill: '#d62728dd', stroke: SPURIOUS, paths: bars, points: { show: false } },
+    ],
+    legend: { live: true },
+    plugins: [
+      markersPlugin(() =>
+        basins
+          .filter((b) => Number.isFinite(b.risk))
+          .map((b) => ({
+            x: Math.log10(Math.max(b.risk, RISK_FLOOR)),
+            color: b.spurious ? SPURIOUS : '#333',
+            dash: b.spurious ? null : [4, 3],
+            label: `${b.spurious ? 'S' : 'B'}${b.index}`,
+          })),
+      ),
+    ],
+  };
+  const api = {
+    bins: null,
+    update(values, ids, newBasins) {
+      basins = newBasins || [];
+      const spuriousIds = new Set();
+      for (const b of basins) if (b.spurious && Array.isArray(b.member_run_ids)) b.member_run_ids.forEach((id) => spuriousIds.add(id));
+      const hist = logHistogram(values, { ids, markedIds: spuriousIds });
+      api.bins = hist;
+      // keep the basin markers inside the x range
+      let xs = hist.centers;
+      const data = [xs, hist.counts, hist.marked.map((m) => (m > 0 ? m : null))];
+      if (!xs.length) {
+        xs = [0];
+        data[0] = xs;
+        data[1] = [null];
+        data[2] = [null];
+      }
+      const bx = basins.filter((b) => Number.isFinite(b.risk)).map((b) => Math.log10(Math.max(b.risk, RISK_FLOOR)));
+      const lo = Math.min(hist.edges.length ? hist.edges[0] : -1, ...bx) - (hist.width || 0.5) / 2;
+      const hi = Math.max(hist.edges.length ? hist.edges[hist.edges.length - 1] : 1, ...bx) + (hist.width || 0.5) / 2;
+      xRange = [lo, hi];
+      if (!u) u = makeChart(container, opts, data);
+      else u.setData(data);
+    },
+    destroy() {
+      destroyChart(u);
+      u = null;
+    },
+  };
+  return api;
+}
+
+/** Align several (x, y) series on one x axis for uPlot (union of xs, nulls elsewhere). */
+export function alignSeries(series) {
+  const xs = Array.from(new Set(series.flatMap((s) => s.x))).sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const ys = series.map((s) => {
+    const y = new Array(xs.length).fill(null);
+    s.x.forEach((x, i) => {
+      y[index.get(x)] = s.y[i];
+    });
+    return y;
+  });
+  return [xs, ...ys];
+}
+
+/**
+ * Risk against step for several runs, log-scale risk. runs: [{label, points: [[step, risk,
+ * ...], ...]}]. Non-positive risks cannot be drawn on a log axis and are left out.
+ */
+export function trajectoryChart(container, runs, { height = 280 } = {}) {
+  const series = runs.map((r) => {
+    const x = [];
+    const y = [];
+    let last = -Infinity;
+    for (const p of r.points) {
+      if (p[0] <= last) continue; // the display series is sorted by step; guard duplicates
+      last = p[0];
+      x.push(p[0]);
+      y.push(p[1] !== null && p[1] > 0 ? p[1] : null);
+    }
+    return { x, y };
+  });
+  const data = alignSeries(series);
+  return makeChart(
+    container,
+    {
+      height,
+      scales: { x: { time: false }, y: { distr: 3 } },
+      axes: [{ label: 'step' }, { label: 'risk (log scale)', size: 70, values: (_u, t) => t.map((v) => (v === null ? '' : num3(v))) }],
+      series: [
+        { label: 'step' },
+        ...runs.map((r, i) => ({ label: r.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true, value: (_u, v) => (v === null ? '—' : num3(v)) })),
+      ],
+    },
+    data,
+  );
+}
+
+function num3(v) {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1e-3 && a < 1e4 ? String(Number(v.toPrecision(3))) : v.toExponential(1);
+}
+
+/** The risk along a path between two end points: aligned and unaligned profiles against t. */
+export function pathChart(container, path, { height = 280 } = {}) {
+  const series = [];
+  const data = [path.t];
+  if (Array.isArray(path.aligned)) {
+    series.push({ label: 'aligned path', stroke: '#1f77b4', width: 2, spanGaps: true });
+    data.push(path.aligned);
+  }
+  if (Array.isArray(path.unaligned)) {
+    series.push({ label: 'unaligned path', stroke: '#ff7f0e', width: 1.5, dash: [6, 4], spanGaps: true });
+    data.push(path.unaligned);
+  }
+  return makeChart(
+    container,
+    {
+      height,
+      scales: { x: { time: false } },
+      axes: [{ label: 't (0 = run A, 1 = run B)' }, { label: 'risk', size: 70, values: (_u, t) => t.map(num3) }],
+      series: [{ label: 't' }, ...series],
+    },
+    data,
+  );
+}
+
+/**
+ * 1-D data with, when given, the fitted CPWL function and its breakpoints (dashed lines).
+ * points: {x: [..], y: [..]}; fn: {x, y, breakpoints} or null.
+ */
+export function curveChart(container, points, fn, { height = 320 } = {}) {
+  const order = points.x.map((_, i) => i).sort((a, b) => points.x[a] - points.x[b]);
+  const data = { x: order.map((i) => points.x[i]), y: order.map((i) => points.y[i]) };
+  const parts = [data];
+  const series = [{ label: 'x' }, { label: 'samples', stroke: '#333', fill: '#333', paths: () => null, points: { show: true, size: 6, fill: '#444' } }];
+  if (fn && Array.isArray(fn.x)) {
+    parts.push({ x: fn.x, y: fn.y });
+    series.push({ label: 'fitted function', stroke: '#d62728', width: 2, spanGaps: true, points: { show: false } });
+  }
+  const breakpoints = (fn && fn.breakpoints) || [];
+  return makeChart(
+    container,
+    {
+      height,
+      scales: { x: { time: false } },
+      axes: [{ label: 'x' }, { label: 'y', size: 60 }],
+      series,
+      plugins: [markersPlugin(() => breakpoints.map((b) => ({ x: b, color: '#7a7a7a', dash: [3, 3], width: 1 })))],
+    },
+    alignSeries(parts),
+  );
+}
+
+// ---- 2-D: a canvas heat map ----
+
+function lerp(a, b, t) {
+  return Math.round(a + (b - a) * t);
+}
+
+/** Diverging blue–white–red for t in [-1, 1]. */
+export function diverging(t) {
+  const c = Math.max(-1, Math.min(1, t));
+  const blue = [49, 104, 176];
+  const red = [200, 50, 45];
+  const w = [247, 247, 247];
+  const [a, b, s] = c < 0 ? [w, blue, -c] : [w, red, c];
+  return [lerp(a[0], b[0], s), lerp(a[1], b[1], s), lerp(a[2], b[2], s)];
+}
+
+/**
+ * Read a grid answer {x0, x1, values, region_ids} as values[row][col] with rows along x1 and
+ * columns along x0 (transposed when the server sent it the other way).
+ */
+export function gridRows(fn) {
+  const nx = fn.x0.length;
+  const ny = fn.x1.length;
+  const v = fn.values;
+  const r = fn.region_ids;
+  if (v.length === ny && (v[0] || []).length === nx) return { values: v, regions: r };
+  if (v.length === nx && (v[0] || []).length === ny) {
+    const tr = (m) => (m ? fn.x1.map((_, j) => fn.x0.map((__, i) => m[i][j])) : m);
+    return { values: tr(v), regions: tr(r) };
+  }
+  throw new Error(`the grid has ${v.length} rows, expected ${ny} (x1) or ${nx} (x0)`);
+}
+
+/**
+ * Draw 2-D samples (coloured by target) on a canvas, over the decision function as a heat map
+ * with the activation-region boundaries when fn is given. Returns {destroy()}.
+ */
+export function planeChart(container, points, fn, { center = 0.5 } = {}) {
+  const canvas = document.createElement('canvas');
+  canvas.className = 'plane';
+  canvas.setAttribute('role', 'img');
+  container.appendChild(canvas);
+  const draw = () => {
+    const cssW = Math.min(560, Math.max(240, container.clientWidth));
+    const dpr = devicePixelRatio || 1;
+    canvas.width = Math.round(cssW * dpr);
+    canvas.height = Math.round(cssW * dpr);
+    canvas.style.width = `${cssW}px`;
+    canvas.style.height = `${cssW}px`;
+    const ctx = canvas.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = '#fff';
+    ctx.fillRect(0, 0, cssW, cssW);
+    const pad = 38;
+    const size = cssW - pad - 10;
+    // extent: the function grid when there is one, else the data with a margin
+    let xmin, xmax, ymin, ymax;
+    if (fn) {
+      [xmin, xmax] = [fn.x0[0], fn.x0[fn.x0.length - 1]];
+      [ymin, ymax] = [fn.x1[0], fn.x1[fn.x1.length - 1]];
+    } else {
+      const xs = points.x.map((p) => p[0]);
+      const ys = points.x.map((p) => p[1]);
+      [xmin, xmax, ymin, ymax] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+      const mx = (xmax - xmin) * 0.08 || 1;
+      const my = (ymax - ymin) * 0.08 || 1;
+      [xmin, xmax, ymin, ymax] = [xmin - mx, xmax + mx, ymin - my, ymax + my];
+    }
+    const px = (x) => pad + ((x - xmin) / (xmax - xmin)) * size;
+    const py = (y) => 10 + size - ((y - ymin) / (ymax - ymin)) * size;
+    if (fn) {
+      const { values, regions } = gridRows(fn);
+      const nx = fn.x0.length;
+      const ny = fn.x1.length;
+      let dev = 0;
+      for (const row of values) for (const v of row) if (Number.isFinite(v)) dev = Math.max(dev, Math.abs(v - center));
+      dev = dev || 1;
+      const cw = size / nx;
+      const ch = size / ny;
+      for (let j = 0; j < ny; j++)
+        for (let i = 0; i < nx; i++) {
+          const v = values[j][i];
+          const [r, g, b] = Number.isFinite(v) ? diverging((v - center) / dev) : [200, 200, 200];
+          ctx.fillStyle = `rgb(${r},${g},${b})`;
+          ctx.fillRect(pad + i * cw, 10 + size - (j + 1) * ch, cw + 0.6, ch + 0.6);
+        }
+      if (regions) {
+        // a boundary wherever two neighbouring grid cells lie in different activation regions
+        ctx.strokeStyle = 'rgba(20,20,20,0.55)';
+        ctx.lineWidth = 1;
+        ctx.beginPath();
+        for (let j = 0; j < ny; j++)
+          for (let i = 0; i < nx; i++) {
+            const y0 = 10 + size - (j + 1) * ch;
+            if (i + 1 < nx && regions[j][i] !== regions[j][i + 1]) {
+              ctx.moveTo(pad + (i + 1) * cw, y0);
+              ctx.lineTo(pad + (i + 1) * cw, y0 + ch);
+            }
+            if (j + 1 < ny && regions[j][i] !== regions[j + 1][i]) {
+              ctx.moveTo(pad + i * cw, y0);
+              ctx.lineTo(pad + (i + 1) * cw, y0);
+            }
+          }
+        ctx.stroke();
+      }
+    }
+    // axes
+    ctx.strokeStyle = '#555';
+    ctx.strokeRect(pad, 10, size, size);
+    ctx.fillStyle = '#333';
+    ctx.font = '11px system-ui, sans-serif';
+    ctx.textAlign = 'center';
+    for (let k = 0; k <= 4; k++) {
+      const x = xmin + ((xmax - xmin) * k) / 4;
+      ctx.fillText(num3(x), px(x), 10 + size + 14);
+      const y = ymin + ((ymax - ymin) * k) / 4;
+      ctx.save();
+      ctx.textAlign = 'right';
+      ctx.fillText(num3(y), pad - 4, py(y) + 4);
+      ctx.restore();
+    }
+    ctx.fillText('x₀', pad + size / 2, cssW - 2);
+    // samples
+    const ys = points.y.map((y) => (Array.isArray(y) ? y[0] : y));
+    const ylo = Math.min(...ys);
+    const yhi = Math.max(...ys);
+    const binary = ys.every((y) => y === ylo || y === yhi);
+    for (let k = 0; k < points.x.length; k++) {
+      const [x, y] = points.x[k];
+      const t = yhi > ylo ? (ys[k] - ylo) / (yhi - ylo) : 0.5;
+      const [r, g, b] = binary ? (t > 0.5 ? [200, 50, 45] : [49, 104, 176]) : diverging(2 * t - 1);
+      ctx.beginPath();
+      ctx.arc(px(x), py(y), 3.5, 0, 2 * Math.PI);
+      ctx.fillStyle = `rgb(${r},${g},${b})`;
+      ctx.fill();
+      ctx.strokeStyle = fn ? '#111' : '#fff';
+      ctx.lineWidth = 1;
+      ctx.stroke();
+    }
+  };
+  draw();
+  let lastW = container.clientWidth;
+  const ro = new ResizeObserver(() => {
+    if (Math.abs(container.clientWidth - lastW) > 2) {
+      lastW = container.clientWidth;
+      draw();
+    }
+  });
+  ro.observe(container);
+  return {
+    canvas,
+    destroy() {
+      ro.disconnect();
+      canvas.remove();
+    },
+  };
+}
