@@ -20,6 +20,7 @@
  *   "<pointer>: <message>", stdout untouched); 1 for internal failures (out of memory, a run
  *   failing with a core error, I/O). A diverged run is not a failure of the program: it is
  *   reported with status "failed" and stop_reason "diverged" and left out of the risk levels. */
+#include "json_out.h"
 #include "cli_train.h"
 
 #include <cblas.h>
@@ -441,7 +442,7 @@ static void buf_member(struct buf *b, const char *indent, const char *key, json_
     buf_puts(b, "\"");
     buf_puts(b, key);
     buf_puts(b, "\": ");
-    if (json_dump_callback(value, dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+    if (json_write_compact(value, dump_cb, b) != 0)
         b->oom = 1;
     buf_puts(b, last ? "\n" : ",\n");
     json_decref(value);
@@ -591,7 +592,7 @@ static int build_output(const struct job *job, double elapsed, struct buf *b)
             break;
         }
         buf_puts(b, "    ");
-        if (json_dump_callback(run, dump_cb, b, JSON_COMPACT) != 0)
+        if (json_write_compact(run, dump_cb, b) != 0)
             b->oom = 1;
         buf_puts(b, r + 1 < job->restarts ? ",\n" : "\n");
         json_decref(run);

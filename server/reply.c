@@ -1,6 +1,7 @@
 /* Reply helpers: the one JSON reply helper, the one RFC 9457 problem+json helper, response
  * headers (ETag, Link, Retry-After, Cache-Control), the body hash behind automatic ETags, and
  * query-string validators that answer 400 themselves. See reply.h for the contracts. */
+#include "json_out.h"
 #include "reply.h"
 
 #include <ctype.h>
@@ -128,7 +129,7 @@ static int reply_json_typed(struct reply *rep, int status, const char *content_t
         rc = BASIN_ENOMEM;
         goto done;
     }
-    if (json_dump_callback(json, dump_append, &b, JSON_COMPACT) != 0 || b.failed) {
+    if (json_write_compact(json, dump_append, &b) != 0 || b.failed) {
         rc = BASIN_ENOMEM;
         goto done;
     }

@@ -97,6 +97,7 @@ void basin_construction_free(basin_construction *c)
         return;
     basin_free(c->layers);
     basin_free(c->theta);
+    basin_free(c->theta_linear);
     basin_free(c);
 }
 

@@ -803,7 +803,13 @@ static int package(const lr_work *w, const basin_arch *arch, basin_construction 
         c->layers[l] = *basin_net_layer_spec(w->pl, l);
     if ((rc = basin__construction_finish(c, NULL, rep->message, sizeof rep->message)) != BASIN_OK)
         goto done;
+    c->theta_linear = basin_alloc_array(c->n_params ? c->n_params : 1, sizeof *c->theta_linear);
+    if (!c->theta_linear) {
+        rc = BASIN_ENOMEM;
+        goto done;
+    }
     memcpy(c->theta, w->theta_pl, c->n_params * sizeof *c->theta);
+    memcpy(c->theta_linear, w->theta, c->n_params * sizeof *c->theta_linear);
 done:
     if (rc) {
         basin_construction_free(c);

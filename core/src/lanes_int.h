@@ -37,7 +37,7 @@ size_t basin__lanes_scratch_len(const basin_net *net, size_t lw);
  * ws != NULL (lw = 1 only) receives the layer values of the last max_batch-sized chunk, as a
  * forward pass would leave them (basin_net_ws_layer_input). Never allocates. */
 void basin__lanes_eval(const basin_net *net, size_t lw, const double *P, const basin_dataset *ds,
-                       const size_t *idx, size_t m, const basin_loss *loss, double *G,
-                       double *risk, double *scratch, basin_net_ws *ws);
+                       const size_t *idx, size_t m, const basin_loss *loss, double *G, double *risk,
+                       double *scratch, basin_net_ws *ws);
 
 #endif

@@ -10,10 +10,14 @@
  *   so the errors of its input are never formed.
  * - Errors ping-pong between two max_batch × max_dim buffers; a flatten layer changes neither
  *   data nor errors, so it is skipped (its buffers alias).
+ * - Small dense nets (lanes_int.h) take the fused lane kernel instead, which sums every
+ *   gradient entry and the risk in sample order too, so its results do not depend on the
+ *   chunking either; it leaves the last chunk's layer values in ws like the path above.
  * - Invariant: nothing here allocates; all memory is in the workspace. */
 #include <string.h>
 
 #include "basin/status.h"
+#include "lanes_int.h"
 #include "net_int.h"
 
 int basin__check_selection(const basin_net *net, const basin_net_ws *ws, const basin_dataset *ds,
@@ -151,6 +155,10 @@ int basin_net_risk_grad(const basin_net *net, basin_net_ws *ws, const double *th
     double sum = 0.0, inv_m = 1.0 / (double)m;
     if (grad)
         memset(grad, 0, net->param_count * sizeof *grad);
+    if (ws->lanes) {
+        basin__lanes_eval(net, 1, theta, ds, idx, m, loss, grad, risk, ws->lanes, ws);
+        goto done;
+    }
     for (size_t start = 0; start < m; start += ws->max_batch) {
         size_t cm = m - start < ws->max_batch ? m - start : ws->max_batch;
         basin__gather(ws, ds, idx, start, cm);

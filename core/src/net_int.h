@@ -42,6 +42,7 @@ struct basin_net_ws {
     size_t **argmax;              /* maxpool layer l: input index of each output, per row */
     double *block;                /* the one allocation behind act, ract, delta, col, tmp */
     size_t *iblock;               /* the one allocation behind argmax */
+    double *lanes;                /* lane-kernel scratch (lanes_int.h); NULL when not eligible */
 };
 
 /* 1 for dense and conv2d layers. */

@@ -4,12 +4,15 @@
  * Layout: one double block holds act[] and ract[] (one buffer per layer boundary, flatten
  * boundaries aliased), four max_batch × max_dim error buffers, and the conv im2col and
  * transpose buffers (sized for the largest conv group); one size_t block holds the max-pool
- * switches. Conv groups are sized so that one im2col buffer stays near CONV_COL_CAP doubles. */
+ * switches. Conv groups are sized so that one im2col buffer stays near CONV_COL_CAP doubles.
+ * Nets the lane kernel takes (lanes_int.h) also get its small scratch, so that
+ * basin_net_risk_grad can use it without allocating. */
 #include <limits.h>
 #include <string.h>
 
 #include "basin/alloc.h"
 #include "basin/status.h"
+#include "lanes_int.h"
 #include "net_int.h"
 
 #define CONV_COL_CAP ((size_t)1 << 20)
@@ -151,6 +154,13 @@ int basin_net_ws_create(const basin_net *net, size_t max_batch, basin_net_ws **o
         goto done;
     }
     carve(net, ws, col_len);
+    if (basin__lanes_eligible(net)) {
+        ws->lanes = basin_alloc_array(basin__lanes_scratch_len(net, 1), sizeof *ws->lanes);
+        if (!ws->lanes) {
+            rc = BASIN_ENOMEM;
+            goto done;
+        }
+    }
     *out = ws;
     ws = NULL;
 done:
@@ -164,6 +174,7 @@ void basin_net_ws_free(basin_net_ws *ws)
         return;
     basin_free(ws->block);
     basin_free(ws->iblock);
+    basin_free(ws->lanes);
     basin_free(ws->act);
     basin_free(ws->ract);
     basin_free(ws->conv_group);

@@ -20,12 +20,12 @@
 /* libFuzzer's entry point: run one input. Returns 0 (the only value libFuzzer accepts). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Print "fuzz check failed: <what>" and abort. */
-void fuzz_fail(const char *what) __attribute__((noreturn));
+/* Print "FILE:LINE: fuzz check failed: <what>" and abort. */
+void fuzz_fail(const char *file, int line, const char *what) __attribute__((noreturn));
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \
         if (!(cond))                                                                               \
-            fuzz_fail(#cond);                                                                      \
+            fuzz_fail(__FILE__, __LINE__, #cond);                                                  \
     } while (0)
 
 /* The published defaults scaled down so that one input runs in microseconds: limits are

@@ -35,6 +35,9 @@ typedef struct basin_construction {
     basin_layer_spec *layers; /* arch.n_layers specs, owned */
     size_t n_params;          /* basin_net_param_count of the net built from arch */
     double *theta;            /* n_params values, owned */
+    /* linear-region minimum only (NULL otherwise): the θ of the same architecture with identity
+     * activations (the deep linear net at its minimum) that θ was lifted from; owned */
+    double *theta_linear;
 } basin_construction;
 
 /* Release c and everything it owns (NULL is fine). */

@@ -1,0 +1,504 @@
+/* The lane kernel: risk and gradient of small dense nets with forward, loss and backward fused
+ * per block of samples, for one parameter vector (lw = 1) or for BASIN__LANES of them at once
+ * (lw = 8, one restart per SIMD lane). basin_net_risk_grad routes every eligible net here with
+ * lw = 1; the batched trainer uses lw = 8 (lanes_int.h).
+ *
+ * DESIGN
+ * - Why. Tiny nets (2-16-16-1 on a few hundred samples) are far too small for BLAS: a GEMM call
+ *   costs more than its arithmetic. Many restarts of the same net on the same data are the
+ *   common workload, and they share everything but θ, so restart r lives in lane r: every
+ *   weight load, FMA and store serves 8 restarts, the sample x_i is a broadcast scalar, and the
+ *   whole state (θ, ∇R, activations of a block of samples) stays in L1.
+ * - Bit-identity. Lane r of an lw = 8 call performs exactly the IEEE operations of an lw = 1
+ *   call on θ_r, in the same order, so a batched restart is bit-identical to a single one and
+ *   to basin_net_risk_grad. That holds because (a) every value is a per-lane expression: no
+ *   reduction ever mixes lanes; (b) each reduction has one fixed order, independent of lw,
+ *   of the sample blocking and of the SIMD width: z_j = fma chain over inputs i ascending
+ *   starting from b_j; δ_in,i = fma chain over outputs j ascending starting from 0; every
+ *   gradient entry and the risk accumulate over samples in selection order (one fma / add per
+ *   sample); (c) multiply-adds are explicit fma() (correctly rounded everywhere, so the
+ *   scalar, AVX2 and AVX-512 variants agree) and nothing else can be contracted: core builds
+ *   as ISO C11, where GCC defaults to -ffp-contract=off. The lw = 1 code uses different loop
+ *   nests (vectorised over units instead of lanes) but the same per-element sequences.
+ * - Blocking. Samples go in blocks of SB: forward of the block (layer inputs and activation
+ *   slopes kept), per-sample loss errors, then backward, where each weight-gradient entry is
+ *   loaded once per block and receives SB consecutive fma's (same order as one per sample).
+ * - Layout. Packed vectors P[p·lw + lane] (θ order, lanes innermost). The forward pass reads a
+ *   transposed copy Wf[(i·out + j)·lw + lane] made once per call so that the inner loop runs
+ *   over contiguous outputs; back-propagation reads P directly ([j][i] rows).
+ * - ISA. The kernel is compiled several times (AVX-512, AVX2+FMA, baseline) and picked at run
+ *   time with __builtin_cpu_supports, so a portable build still uses the wide units; without
+ *   hardware FMA, fma() is libm's (slow, same results). */
+#include <math.h>
+#include <string.h>
+
+#include "lanes_int.h"
+#include "net_int.h"
+
+#define SB 8 /* samples per block */
+#define JT 8 /* output units per forward register tile */
+#define IT 8 /* input units per back-propagation register tile */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE static inline
+#endif
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define LANES_DISPATCH 1
+#if defined(__clang__)
+#define TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
+#else
+#define TARGET_AVX512                                                                              \
+    __attribute__((target("avx512f,avx512vl,avx512dq,fma,prefer-vector-width=512")))
+#endif
+#define TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define LANES_DISPATCH 0
+#endif
+
+typedef struct stage {
+    size_t in, out;
+    size_t w_off, b_off; /* into θ (b_off meaningful when has_bias) */
+    int has_bias, has_act;
+    double sn, sp;        /* activation slopes */
+    size_t dense_layer;   /* layer index of the dense layer */
+    size_t act_layer;     /* layer index of its activation (has_act) */
+    size_t wf_off;        /* into Wf (units of lw) */
+    size_t a_off, sl_off; /* stage input (t ≥ 1) and slopes in the block buffers (per sample) */
+} stage;
+
+typedef struct plan {
+    size_t n;
+    stage st[BASIN__LANES_MAX_STAGES];
+    size_t in0, k, maxw;
+    size_t wf_len, act_len, sl_len; /* per lane (wf) and per sample per lane (act, sl) */
+} plan;
+
+static int make_plan(const basin_net *net, plan *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    if (net->in_rank != 1 || net->param_count > BASIN__LANES_MAX_PARAMS)
+        return 0;
+    int after_dense = 0;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const basin__layer *L = &net->layers[l];
+        stage *st;
+        switch (L->spec.kind) {
+        case BASIN_LAYER_FLATTEN: /* a no-op on a [d] input */
+            continue;
+        case BASIN_LAYER_DENSE:
+            if (pl->n == BASIN__LANES_MAX_STAGES || L->info.in_dim > BASIN__LANES_MAX_WIDTH ||
+                L->info.out_dim > BASIN__LANES_MAX_WIDTH)
+                return 0;
+            st = &pl->st[pl->n++];
+            st->in = L->info.in_dim;
+            st->out = L->info.out_dim;
+            st->w_off = L->info.param_offset;
+            st->b_off = L->info.param_offset + L->info.weight_count;
+            st->has_bias = L->info.bias_count > 0;
+            st->dense_layer = l;
+            after_dense = 1;
+            break;
+        case BASIN_LAYER_ACTIVATION:
+            if (!after_dense)
+                return 0;
+            st = &pl->st[pl->n - 1];
+            st->has_act = 1;
+            st->sn = L->spec.s_neg;
+            st->sp = L->spec.s_pos;
+            st->act_layer = l;
+            after_dense = 0;
+            break;
+        default:
+            return 0;
+        }
+    }
+    if (pl->n == 0)
+        return 0;
+    pl->in0 = pl->st[0].in;
+    pl->k = pl->st[pl->n - 1].out;
+    for (size_t t = 0; t < pl->n; t++) {
+        stage *st = &pl->st[t];
+        st->wf_off = pl->wf_len;
+        pl->wf_len += st->in * st->out;
+        if (t > 0) {
+            st->a_off = pl->act_len;
+            pl->act_len += st->in;
+        }
+        if (st->has_act) {
+            st->sl_off = pl->sl_len;
+            pl->sl_len += st->out;
+        }
+        pl->maxw = st->in > pl->maxw ? st->in : pl->maxw;
+        pl->maxw = st->out > pl->maxw ? st->out : pl->maxw;
+    }
+    return 1;
+}
+
+int basin__lanes_eligible(const basin_net *net)
+{
+    plan pl;
+    return net && make_plan(net, &pl);
+}
+
+size_t basin__lanes_scratch_len(const basin_net *net, size_t lw)
+{
+    plan pl;
+    if (!net || !make_plan(net, &pl))
+        return 0;
+    /* Wf, stage inputs, slopes, outputs, two error buffers, the block's input rows */
+    return pl.wf_len * lw + (pl.act_len + pl.sl_len + pl.k + 2 * pl.maxw) * SB * lw + pl.in0 * SB;
+}
+
+/* Block buffers carved from the scratch. */
+typedef struct bufs {
+    double *wf, *act, *sl, *out, *d[2], *x;
+} bufs;
+
+static void carve(const plan *pl, size_t lw, double *scr, bufs *b)
+{
+    b->wf = scr;
+    b->act = b->wf + pl->wf_len * lw;
+    b->sl = b->act + pl->act_len * SB * lw;
+    b->out = b->sl + pl->sl_len * SB * lw;
+    b->d[0] = b->out + pl->k * SB * lw;
+    b->d[1] = b->d[0] + pl->maxw * SB * lw;
+    b->x = b->d[1] + pl->maxw * SB * lw;
+}
+
+/* Wf[(i·out + j)·lw + l] = W[j][i] of lane l. */
+ALWAYS_INLINE void transpose_weights(const plan *pl, const size_t lw, const double *P, double *wf)
+{
+    for (size_t t = 0; t < pl->n; t++) {
+        const stage *st = &pl->st[t];
+        double *w = wf + st->wf_off * lw;
+        for (size_t j = 0; j < st->out; j++)
+            for (size_t i = 0; i < st->in; i++)
+                for (size_t l = 0; l < lw; l++)
+                    w[(i * st->out + j) * lw + l] = P[(st->w_off + j * st->in + i) * lw + l];
+    }
+}
+
+/* Outputs j0..j0+jn of one sample: z = b + Σ_i W[j][i]·a_i (i ascending), then the activation.
+ * a is the sample's input: scalars (scalar_in, shared by every lane) or [in][lw]. */
+ALWAYS_INLINE void fwd_tile(const stage *st, const size_t lw, const size_t jn, size_t j0,
+                            int scalar_in, const double *P, const double *w, const double *a,
+                            double *z, double *sl, double *pre)
+{
+    double acc[JT * BASIN__LANES];
+    const size_t in = st->in, out = st->out;
+    for (size_t jj = 0; jj < jn; jj++)
+        for (size_t l = 0; l < lw; l++)
+            acc[jj * lw + l] = st->has_bias ? P[(st->b_off + j0 + jj) * lw + l] : 0.0;
+    for (size_t i = 0; i < in; i++) {
+        const double *wi = w + (i * out + j0) * lw;
+        if (scalar_in) {
+            const double xi = a[i];
+            for (size_t jj = 0; jj < jn; jj++)
+                for (size_t l = 0; l < lw; l++)
+                    acc[jj * lw + l] = fma(wi[jj * lw + l], xi, acc[jj * lw + l]);
+        } else {
+            const double *ai = a + i * lw;
+            for (size_t jj = 0; jj < jn; jj++)
+                for (size_t l = 0; l < lw; l++)
+                    acc[jj * lw + l] = fma(wi[jj * lw + l], ai[l], acc[jj * lw + l]);
+        }
+    }
+    if (lw == 1 && pre)
+        for (size_t jj = 0; jj < jn; jj++)
+            pre[j0 + jj] = acc[jj];
+    if (!st->has_act) {
+        for (size_t jj = 0; jj < jn; jj++)
+            for (size_t l = 0; l < lw; l++)
+                z[(j0 + jj) * lw + l] = acc[jj * lw + l];
+        return;
+    }
+    const double sn = st->sn, sp = st->sp;
+    for (size_t jj = 0; jj < jn; jj++)
+        for (size_t l = 0; l < lw; l++) {
+            const double v = acc[jj * lw + l];
+            const double s = v > 0 ? sp : sn;
+            sl[(j0 + jj) * lw + l] = s;
+            z[(j0 + jj) * lw + l] = s * v;
+        }
+}
+
+ALWAYS_INLINE void fwd_sample(const stage *st, const size_t lw, int scalar_in, const double *P,
+                              const double *w, const double *a, double *z, double *sl, double *pre)
+{
+    size_t j0 = 0;
+    for (; j0 + JT <= st->out; j0 += JT)
+        fwd_tile(st, lw, JT, j0, scalar_in, P, w, a, z, sl, pre);
+    if (j0 < st->out)
+        fwd_tile(st, lw, st->out - j0, j0, scalar_in, P, w, a, z, sl, pre);
+}
+
+/* Loss values into sum and output errors ∂ℓ/∂o / m (times the output activation's slope) into
+ * d for the S samples of a block. */
+ALWAYS_INLINE void block_loss(const plan *pl, const size_t lw, const bufs *b,
+                              const basin_dataset *ds, const size_t *idx, size_t s0, size_t S,
+                              const basin_loss *loss, double inv_m, int want_grad, double *sum)
+{
+    const size_t k = pl->k;
+    const stage *last = &pl->st[pl->n - 1];
+    for (size_t s = 0; s < S; s++) {
+        const size_t smp = idx ? idx[s0 + s] : s0 + s;
+        const double *y = ds->y + smp * ds->y_dim;
+        const double *o = b->out + s * k * lw;
+        double *d = b->d[0] + s * k * lw;
+        if (loss->kind == BASIN_LOSS_SQUARED) {
+            double v[BASIN__LANES];
+            for (size_t l = 0; l < lw; l++)
+                v[l] = 0.0;
+            for (size_t c = 0; c < k; c++)
+                for (size_t l = 0; l < lw; l++) {
+                    const double r = o[c * lw + l] - y[c];
+                    v[l] += 0.5 * r * r;
+                    d[c * lw + l] = r * inv_m;
+                }
+            for (size_t l = 0; l < lw; l++)
+                sum[l] += v[l];
+        } else {
+            double ol[BASIN__LANES_MAX_WIDTH], gl[BASIN__LANES_MAX_WIDTH];
+            for (size_t l = 0; l < lw; l++) {
+                for (size_t c = 0; c < k; c++)
+                    ol[c] = o[c * lw + l];
+                sum[l] += basin_loss_eval(loss, ol, y, k, want_grad ? gl : NULL);
+                if (want_grad)
+                    for (size_t c = 0; c < k; c++)
+                        d[c * lw + l] = gl[c] * inv_m;
+            }
+        }
+        if (want_grad && last->has_act) {
+            const double *sl = b->sl + last->sl_off * SB * lw + s * k * lw;
+            for (size_t c = 0; c < k * lw; c++)
+                d[c] *= sl[c];
+        }
+    }
+}
+
+/* Gradient of one stage for a block: gb += Σ_s d_s, gW[j][i] += Σ_s d_s[j]·a_s[i], each entry
+ * in sample order. a: scalar rows (scalar_in) or [S][in][lw]. */
+ALWAYS_INLINE void wgrad(const stage *st, const size_t lw, size_t S, int scalar_in, const double *a,
+                         const double *d, double *G)
+{
+    const size_t in = st->in, out = st->out;
+    if (st->has_bias)
+        for (size_t j = 0; j < out; j++)
+            for (size_t s = 0; s < S; s++)
+                for (size_t l = 0; l < lw; l++)
+                    G[(st->b_off + j) * lw + l] += d[(s * out + j) * lw + l];
+    if (lw == 1) {
+        /* vectorised over i; per entry still one fma per sample in order */
+        for (size_t j = 0; j < out; j++) {
+            double *g = G + st->w_off + j * in;
+            for (size_t s = 0; s < S; s++) {
+                const double dj = d[s * out + j];
+                const double *as = a + s * in;
+                for (size_t i = 0; i < in; i++)
+                    g[i] = fma(dj, as[i], g[i]);
+            }
+        }
+        return;
+    }
+    for (size_t j = 0; j < out; j++)
+        for (size_t i = 0; i < in; i++) {
+            double g[BASIN__LANES];
+            double *gp = G + (st->w_off + j * in + i) * lw;
+            for (size_t l = 0; l < lw; l++)
+                g[l] = gp[l];
+            for (size_t s = 0; s < S; s++) {
+                const double *ds = d + (s * out + j) * lw;
+                if (scalar_in) {
+                    const double x = a[s * in + i];
+                    for (size_t l = 0; l < lw; l++)
+                        g[l] = fma(ds[l], x, g[l]);
+                } else {
+                    const double *as = a + (s * in + i) * lw;
+                    for (size_t l = 0; l < lw; l++)
+                        g[l] = fma(ds[l], as[l], g[l]);
+                }
+            }
+            for (size_t l = 0; l < lw; l++)
+                gp[l] = g[l];
+        }
+}
+
+/* Errors of the stage's inputs for one sample: e_i = Σ_j W[j][i]·d_j (j ascending from 0),
+ * times the slope of the activation below (sl != NULL). */
+ALWAYS_INLINE void bwd_tile(const stage *st, const size_t lw, const size_t in_n, size_t i0,
+                            const double *P, const double *d, const double *sl, double *e)
+{
+    double acc[IT * BASIN__LANES];
+    const size_t in = st->in, out = st->out;
+    for (size_t q = 0; q < in_n * lw; q++)
+        acc[q] = 0.0;
+    for (size_t j = 0; j < out; j++) {
+        const double *w = P + (st->w_off + j * in + i0) * lw;
+        const double *dj = d + j * lw;
+        for (size_t ii = 0; ii < in_n; ii++)
+            for (size_t l = 0; l < lw; l++)
+                acc[ii * lw + l] = fma(w[ii * lw + l], dj[l], acc[ii * lw + l]);
+    }
+    if (sl)
+        for (size_t q = 0; q < in_n * lw; q++)
+            e[i0 * lw + q] = acc[q] * sl[i0 * lw + q];
+    else
+        for (size_t q = 0; q < in_n * lw; q++)
+            e[i0 * lw + q] = acc[q];
+}
+
+ALWAYS_INLINE void bwd_sample(const stage *st, const size_t lw, const double *P, const double *d,
+                              const double *sl, double *e)
+{
+    size_t i0 = 0;
+    for (; i0 + IT <= st->in; i0 += IT)
+        bwd_tile(st, lw, IT, i0, P, d, sl, e);
+    if (i0 < st->in)
+        bwd_tile(st, lw, st->in - i0, i0, P, d, sl, e);
+}
+
+/* Copy the block's samples at selection positions ≥ rec_from into ws->act (lw = 1). */
+static void record_input(basin_net_ws *ws, const plan *pl, const bufs *b, size_t s0, size_t S,
+                         size_t rec_from)
+{
+    for (size_t s = 0; s < S; s++)
+        if (s0 + s >= rec_from)
+            memcpy(ws->act[0] + (s0 + s - rec_from) * pl->in0, b->x + s * pl->in0,
+                   pl->in0 * sizeof(double));
+}
+
+/* One block of S samples starting at selection position s0. */
+ALWAYS_INLINE void eval_block(const plan *pl, const size_t lw, const double *P, const bufs *b,
+                              const basin_dataset *ds, const size_t *idx, size_t s0, size_t S,
+                              const basin_loss *loss, double inv_m, double *G, double *sum,
+                              basin_net_ws *ws, size_t rec_from)
+{
+    const size_t in0 = pl->in0;
+    for (size_t s = 0; s < S; s++) {
+        const size_t smp = idx ? idx[s0 + s] : s0 + s;
+        memcpy(b->x + s * in0, ds->x + smp * in0, in0 * sizeof(double));
+    }
+    if (ws)
+        record_input(ws, pl, b, s0, S, rec_from);
+    for (size_t t = 0; t < pl->n; t++) {
+        const stage *st = &pl->st[t];
+        const double *w = b->wf + st->wf_off * lw;
+        const size_t a_stride = t == 0 ? in0 : st->in * lw;
+        const double *a = t == 0 ? b->x : b->act + st->a_off * SB * lw;
+        double *z = t + 1 < pl->n ? b->act + pl->st[t + 1].a_off * SB * lw : b->out;
+        double *sl = st->has_act ? b->sl + st->sl_off * SB * lw : NULL;
+        for (size_t s = 0; s < S; s++) {
+            const int rec = ws && s0 + s >= rec_from;
+            const size_t row = s0 + s - (rec ? rec_from : 0);
+            double *pre = rec ? ws->act[st->dense_layer + 1] + row * st->out : NULL;
+            fwd_sample(st, lw, t == 0, P, w, a + s * a_stride, z + s * st->out * lw,
+                       sl ? sl + s * st->out * lw : NULL, pre);
+            if (rec && st->has_act)
+                memcpy(ws->act[st->act_layer + 1] + row * st->out, z + s * st->out,
+                       st->out * sizeof(double));
+        }
+    }
+    block_loss(pl, lw, b, ds, idx, s0, S, loss, inv_m, G != NULL, sum);
+    if (!G)
+        return;
+    int cur = 0;
+    for (size_t t = pl->n; t-- > 0;) {
+        const stage *st = &pl->st[t];
+        const double *d = b->d[cur];
+        const double *a = t == 0 ? b->x : b->act + st->a_off * SB * lw;
+        wgrad(st, lw, S, t == 0, a, d, G);
+        if (t == 0)
+            break;
+        const stage *below = &pl->st[t - 1];
+        const double *sl = below->has_act ? b->sl + below->sl_off * SB * lw : NULL;
+        double *e = b->d[1 - cur];
+        for (size_t s = 0; s < S; s++)
+            bwd_sample(st, lw, P, d + s * st->out * lw, sl ? sl + s * st->in * lw : NULL,
+                       e + s * st->in * lw);
+        cur = 1 - cur;
+    }
+}
+
+ALWAYS_INLINE void eval_body(const plan *pl, const size_t lw, const double *P,
+                             const basin_dataset *ds, const size_t *idx, size_t m,
+                             const basin_loss *loss, double *G, double *risk, double *scratch,
+                             basin_net_ws *ws)
+{
+    bufs b;
+    double sum[BASIN__LANES];
+    const double inv_m = 1.0 / (double)m;
+    size_t rec_from = 0;
+    carve(pl, lw, scratch, &b);
+    transpose_weights(pl, lw, P, b.wf);
+    for (size_t l = 0; l < lw; l++)
+        sum[l] = 0.0;
+    if (ws)
+        rec_from = ((m - 1) / ws->max_batch) * ws->max_batch; /* the last chunk's start */
+    size_t s0 = 0;
+    for (; s0 + SB <= m; s0 += SB)
+        eval_block(pl, lw, P, &b, ds, idx, s0, SB, loss, inv_m, G, sum, ws, rec_from);
+    if (s0 < m)
+        eval_block(pl, lw, P, &b, ds, idx, s0, m - s0, loss, inv_m, G, sum, ws, rec_from);
+    for (size_t l = 0; l < lw; l++)
+        risk[l] = sum[l] / (double)m;
+    if (ws)
+        ws->rows = m - rec_from;
+}
+
+#define LANES_ARGS                                                                                 \
+    const plan *pl, const double *P, const basin_dataset *ds, const size_t *idx, size_t m,         \
+        const basin_loss *loss, double *G, double *risk, double *scratch, basin_net_ws *ws
+#define LANES_CALL(lw) eval_body(pl, lw, P, ds, idx, m, loss, G, risk, scratch, ws)
+
+static void eval_1(LANES_ARGS)
+{
+    LANES_CALL(1);
+}
+static void eval_8(LANES_ARGS)
+{
+    LANES_CALL(BASIN__LANES);
+}
+#if LANES_DISPATCH
+TARGET_AVX2 static void eval_1_avx2(LANES_ARGS)
+{
+    LANES_CALL(1);
+}
+TARGET_AVX2 static void eval_8_avx2(LANES_ARGS)
+{
+    LANES_CALL(BASIN__LANES);
+}
+TARGET_AVX512 static void eval_1_avx512(LANES_ARGS)
+{
+    LANES_CALL(1);
+}
+TARGET_AVX512 static void eval_8_avx512(LANES_ARGS)
+{
+    LANES_CALL(BASIN__LANES);
+}
+#endif
+
+void basin__lanes_eval(const basin_net *net, size_t lw, const double *P, const basin_dataset *ds,
+                       const size_t *idx, size_t m, const basin_loss *loss, double *G, double *risk,
+                       double *scratch, basin_net_ws *ws)
+{
+    plan pl;
+    if (!make_plan(net, &pl) || (lw != 1 && lw != BASIN__LANES) || m == 0)
+        return; /* callers check eligibility first */
+    if (lw != 1)
+        ws = NULL;
+#if LANES_DISPATCH
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq")) {
+        (lw == 1 ? eval_1_avx512 : eval_8_avx512)(&pl, P, ds, idx, m, loss, G, risk, scratch, ws);
+        return;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        (lw == 1 ? eval_1_avx2 : eval_8_avx2)(&pl, P, ds, idx, m, loss, G, risk, scratch, ws);
+        return;
+    }
+#endif
+    (lw == 1 ? eval_1 : eval_8)(&pl, P, ds, idx, m, loss, G, risk, scratch, ws);
+}
