@@ -2,12 +2,12 @@
  * context that holds the objective, one evaluation workspace, the pattern layout and the
  * activation pattern of every sample, plus the prototypes each file offers the driver.
  *
- * Pattern layout: every ACTIVATION layer whose input depends on θ and whose two slopes differ
- * (identity layers cannot change the function by switching sides) contributes one code per input
- * feature (1 = pre > 0, the s_pos side; 0 = the s_neg side); every MAXPOOL layer above a
- * parametrised layer contributes one code per window (the position of the maximum inside the
- * window, or BASIN__CERT_ZERO_TIE when the maximum is a tie of entries that are identically 0
- * near θ). A sample's pattern is the row of these codes; two samples with equal rows share one
+ * Pattern layout: every ACTIVATION layer whose two slopes differ (identity layers cannot change
+ * the function by switching sides) contributes one code per input feature (1 = pre > 0, the
+ * s_pos side; 0 = the s_neg side); every MAXPOOL layer contributes one code per window (the
+ * position of the maximum inside the window, or BASIN__CERT_ZERO_TIE when the maximum is a tie
+ * of entries that are identically 0 near θ). Layers below the first parametrised layer do not
+ * depend on θ ("fixed"): they take part in the grouping but have no margin. A sample's pattern is the row of these codes; two samples with equal rows share one
  * affine map near θ. */
 #ifndef BASIN_CERTIFY_INT_H
 #define BASIN_CERTIFY_INT_H
@@ -27,9 +27,11 @@
 typedef struct basin__cert_play {
     size_t layer;
     int is_pool;
+    int fixed;     /* below every parametrised layer: part of the pattern, never a boundary */
     size_t cols;   /* codes per sample: input features (activation) or windows (max pool) */
     size_t offset; /* of its first code in a pattern row */
-    size_t src;    /* index of the nearest parametrised layer below (its input gives the scale) */
+    size_t src;    /* index of the nearest parametrised layer below (its input gives the scale);
+                      n_layers when fixed */
     int src_bias;
     double s_neg, s_pos;    /* activation slopes */
     int track_dead;         /* activation with s_neg = 0 */

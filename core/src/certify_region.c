@@ -49,11 +49,12 @@ static size_t param_below(const basin_net *net, size_t l)
     return net->n_layers; /* not reached for l > first_param */
 }
 
+/* Activation layers that can switch sides (s_neg ≠ s_pos) and max-pool layers. Those below the
+ * first parametrised layer ("fixed") do not depend on θ, but they still decide which affine
+ * piece of x a sample is on, so they belong to the pattern (with no margin of their own). */
 static int is_pattern_layer(const basin_net *net, size_t l)
 {
     const basin__layer *L = &net->layers[l];
-    if (l <= net->first_param || net->first_param >= net->n_layers)
-        return 0;
     if (L->spec.kind == BASIN_LAYER_MAXPOOL)
         return 1;
     return L->spec.kind == BASIN_LAYER_ACTIVATION && L->spec.s_neg != L->spec.s_pos;
@@ -77,21 +78,22 @@ int basin__cert_layout(basin__cert_ctx *c)
         const basin__layer *L = &net->layers[l];
         basin__cert_play *pl = &c->play[p];
         pl->layer = l;
-        pl->src = param_below(net, l);
-        pl->src_bias = net->layers[pl->src].info.bias_count > 0;
+        pl->fixed = net->first_param >= net->n_layers || l < net->first_param;
+        pl->src = pl->fixed ? net->n_layers : param_below(net, l);
+        pl->src_bias = !pl->fixed && net->layers[pl->src].info.bias_count > 0;
         pl->below = -1;
         pl->offset = P;
         if (L->spec.kind == BASIN_LAYER_MAXPOOL) {
             pl->is_pool = 1;
             pl->cols = L->info.out_dim;
-            if (p > 0 && c->play[p - 1].layer == l - 1 && !c->play[p - 1].is_pool &&
+            if (!pl->fixed && p > 0 && c->play[p - 1].layer == l - 1 && !c->play[p - 1].is_pool &&
                 c->play[p - 1].s_neg == 0.0)
                 pl->below = (long)(p - 1);
         } else {
             pl->cols = L->info.in_dim;
             pl->s_neg = L->spec.s_neg;
             pl->s_pos = L->spec.s_pos;
-            pl->track_dead = L->spec.s_neg == 0.0;
+            pl->track_dead = !pl->fixed && L->spec.s_neg == 0.0;
             pl->unit_div = L->info.in_rank == 3 ? L->info.in_shape[1] * L->info.in_shape[2] : 1;
             pl->units = L->info.in_dim / pl->unit_div;
             pl->active_offset = n_active;
@@ -258,8 +260,8 @@ static void scan_pool(basin__cert_ctx *c, size_t pi, size_t row_i, size_t sample
     window_scan w;
     w.a = c->ws->act[pl->layer] + row_i * L->info.in_dim;
     w.below = pl->below >= 0 ? c->ws->act[c->play[pl->below].layer] + row_i * L->info.in_dim : NULL;
-    w.sc = c->scale[row_i];
-    w.sc_below = c->scale2[row_i];
+    w.sc = pl->fixed ? 0.0 : c->scale[row_i];
+    w.sc_below = pl->below >= 0 ? c->scale2[row_i] : 0.0;
     w.tol = c->opts->margin_tol;
     w.p = L->spec.size;
     w.H = L->info.in_shape[1];
@@ -283,7 +285,9 @@ int basin__cert_scan(basin__cert_ctx *c, const double *theta, uint32_t *codes, i
         memset(c->active, 0, c->n_active ? c->n_active : 1);
         c->n_items = 0;
         cert->n_boundary = 0;
-        cert->has_margin = c->n_play > 0;
+        cert->has_margin = 0;
+        for (size_t pi = 0; pi < c->n_play; pi++)
+            cert->has_margin = cert->has_margin || !c->play[pi].fixed;
         cert->margin = INFINITY;
     }
     for (size_t start = 0; start < c->n; start += c->chunk) {
@@ -296,15 +300,17 @@ int basin__cert_scan(basin__cert_ctx *c, const double *theta, uint32_t *codes, i
         }
         for (size_t pi = 0; pi < c->n_play; pi++) {
             const basin__cert_play *pl = &c->play[pi];
-            play_scale(c, pl, cm, c->scale);
-            if (pl->below >= 0)
+            int measure = full && !pl->fixed; /* margins, boundary items, dead units */
+            if (!pl->fixed) /* scales also decide frozen max-pool entries, hence the codes */
+                play_scale(c, pl, cm, c->scale);
+            if (!pl->fixed && pl->below >= 0)
                 play_scale(c, &c->play[pl->below], cm, c->scale2);
             for (size_t i = 0; i < cm; i++) {
                 uint32_t *row = codes + (start + i) * P + pl->offset;
                 if (pl->is_pool)
-                    scan_pool(c, pi, i, start + i, row, full, cert);
+                    scan_pool(c, pi, i, start + i, row, measure, cert);
                 else
-                    scan_act(c, pi, i, start + i, row, full, cert);
+                    scan_act(c, pi, i, start + i, row, measure, cert);
             }
         }
     }

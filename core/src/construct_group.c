@@ -124,7 +124,7 @@ static int make_groups(const basin_dataset *ds, const basin_group_fit_spec *sp, 
     w->gstart = basin_calloc(w->G + 1, sizeof *w->gstart);
     if (!w->label || !w->idx || !w->gstart)
         return BASIN_ENOMEM;
-    if (sp->breakpoints) {
+    if (!sp->group) {
         if ((rc = labels_from_breaks(ds, sp, w->label, rep)) != BASIN_OK)
             return rc;
     } else {
@@ -437,8 +437,10 @@ static int check_args(const basin_dataset *ds, const basin_loss *loss,
                    "group fit builds scalar-output nets: loss %s with %zu target values does not "
                    "fit",
                    basin_loss_name(loss->kind), ds->y_dim);
-    if (!sp->group == !sp->breakpoints)
-        return SAY(rep, BASIN_EINVAL, "give either group labels or breakpoints");
+    if (sp->group && sp->breakpoints)
+        return SAY(rep, BASIN_EINVAL, "give either group labels or breakpoints, not both");
+    if (!sp->group && sp->n_breakpoints > 0 && !sp->breakpoints)
+        return SAY(rep, BASIN_EINVAL, "n_breakpoints without breakpoints");
     if (sp->group && sp->n_groups == 0)
         return SAY(rep, BASIN_EINVAL, "n_groups must be at least 1");
     if (sp->method != BASIN_GROUP_FIT_AUTO && sp->method != BASIN_GROUP_FIT_ONE_D &&
@@ -471,7 +473,7 @@ int basin_construct_group_fit(const basin_dataset *ds, const basin_loss *loss,
         goto done;
     w.n = ds->n;
     w.d = ds->in_dim;
-    w.G = spec->breakpoints ? spec->n_breakpoints + 1 : spec->n_groups;
+    w.G = spec->group ? spec->n_groups : spec->n_breakpoints + 1;
     if (w.G == 0 || w.G > w.n) {
         rc = SAY(rep, BASIN_EINVAL, "%zu groups for %zu samples: some group would be empty", w.G,
                  w.n);

@@ -10,6 +10,7 @@
 
 #include "basin/alloc.h"
 #include "basin/status.h"
+#include "objective_int.h"
 
 typedef struct empirical_ctx {
     const basin_net *net;
@@ -101,6 +102,19 @@ int basin_objective_empirical(const basin_net *net, const basin_dataset *ds, con
 done:
     empirical_release(c);
     return rc;
+}
+
+int basin__objective_empirical_parts(const basin_objective *obj, const basin_net **net,
+                                     const basin_dataset **ds, basin_loss *loss, double *l2)
+{
+    if (!obj || obj->value_grad != empirical_value_grad || !obj->ctx)
+        return BASIN_EINVAL;
+    const empirical_ctx *c = obj->ctx;
+    *net = c->net;
+    *ds = c->ds;
+    *loss = c->loss;
+    *l2 = c->l2;
+    return BASIN_OK;
 }
 
 void basin_objective_release(basin_objective *obj)

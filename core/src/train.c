@@ -219,6 +219,7 @@ typedef struct run {
     uint64_t restart;
     train_ws *ws;
     double *theta;
+    int started; /* the start point has been evaluated */
     basin_rng batch_rng;
     size_t pos;    /* next index into the permutation; 0 = a new epoch starts */
     int epoch_end; /* the last mini-batch closed an epoch */
@@ -242,12 +243,12 @@ static double norm2(const double *x, size_t n)
     return sqrt(s);
 }
 
-/* Evaluate the full objective at theta; *ok = 0 when the point counts as divergence. An
- * objective reporting BASIN_EDIVERGED is divergence too, not an error. */
-static int eval_full(run *r, int *ok)
+/* Take the full objective's evaluation at theta (status erc, value; gradient already in
+ * ws->full_grad); *ok = 0 when the point counts as divergence. An objective reporting
+ * BASIN_EDIVERGED is divergence too, not an error. */
+static int take_eval(run *r, int erc, double value, int *ok)
 {
-    double value = 0.0;
-    int rc = r->obj->value_grad(r->obj->ctx, r->theta, NULL, 0, &value, r->ws->full_grad);
+    int rc = erc;
     *ok = 0;
     if (rc == BASIN_EDIVERGED) {
         r->risk = r->gnorm = NAN;
@@ -265,6 +266,14 @@ static int eval_full(run *r, int *ok)
           !(r->limit > 0.0 && value > r->limit);
 done:
     return rc;
+}
+
+/* Evaluate the full objective at theta through the objective itself. */
+static int eval_full(run *r, int *ok)
+{
+    double value = 0.0;
+    int erc = r->obj->value_grad(r->obj->ctx, r->theta, NULL, 0, &value, r->ws->full_grad);
+    return take_eval(r, erc, value, ok);
 }
 
 /* Remember the current (just evaluated, finite) point as the rollback target. */
@@ -371,13 +380,16 @@ static int full_eval_due(const run *r)
     return r->epoch_end;
 }
 
-/* Iterate until a rule fires; on return *reason is set (or rc < 0). */
-static int loop(run *r, basin_stop_reason *reason)
+/* Run the loop up to the next full evaluation: rules at the current point, max_steps,
+ * should_stop, then updates (with their mini-batch gradients) until a full evaluation is due.
+ * *stopped = 1 with *reason set when the run ends first; rc < 0 on an objective error. */
+static int advance(run *r, basin_stop_reason *reason, int *stopped)
 {
     const basin_train_spec *spec = r->spec;
     const basin_train_hooks *hooks = r->hooks;
     train_ws *ws = r->ws;
     int rc = BASIN_OK, ok;
+    *stopped = 1;
     for (;;) {
         if (r->have_full && rule_fires(r, reason))
             break;
@@ -409,20 +421,27 @@ static int loop(run *r, basin_stop_reason *reason)
             }
             continue;
         }
-        rc = eval_full(r, &ok);
-        if (rc != BASIN_OK)
-            break;
-        if (!ok) {
-            *reason = BASIN_STOP_DIVERGED;
-            break;
-        }
-        accept_point(r);
-        if (spec->trajectory_every > 0 && r->steps % spec->trajectory_every == 0 && emit_point(r)) {
-            *reason = BASIN_STOP_CANCELLED;
-            break;
-        }
+        *stopped = 0;
+        break;
     }
     return rc;
+}
+
+/* After a full evaluation inside the loop: accept the point and emit it when due. Returns 1
+ * with *reason set when the run ends here. */
+static int after_eval(run *r, int ok, basin_stop_reason *reason)
+{
+    const basin_train_spec *spec = r->spec;
+    if (!ok) {
+        *reason = BASIN_STOP_DIVERGED;
+        return 1;
+    }
+    accept_point(r);
+    if (spec->trajectory_every > 0 && r->steps % spec->trajectory_every == 0 && emit_point(r)) {
+        *reason = BASIN_STOP_CANCELLED;
+        return 1;
+    }
+    return 0;
 }
 
 static void rollback(run *r)
@@ -504,48 +523,83 @@ done:
     return rc;
 }
 
+/* Set up run r for restart `restart` and draw its start point; the run then wants the full
+ * objective at r->theta (run_feed). */
+static int run_begin(run *r, train_ws *ws, const basin_objective *obj, const basin_net *net,
+                     const basin_train_spec *spec, uint64_t restart, double *theta,
+                     const basin_train_hooks *hooks, basin_run_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->restart = restart;
+    memset(r, 0, sizeof *r);
+    r->obj = obj;
+    r->spec = spec;
+    r->hooks = hooks;
+    r->restart = restart;
+    r->ws = ws;
+    r->theta = theta;
+    basin_rng_init(&r->batch_rng, spec->seed, 2 * restart + 1);
+    for (size_t i = 0; i < ws->n; i++)
+        ws->idx[i] = i;
+    basin_optim_state_reset(&ws->opt);
+    return init_theta(obj, net, spec, restart, theta);
+}
+
+/* Give a run the full evaluation it asked for (status erc, value; gradient in ws->full_grad)
+ * and advance it to its next full evaluation (*more = 1: theta holds the point) or to its end
+ * (*more = 0, res filled). The first evaluation is the start point's. Whoever computes the
+ * evaluation (the objective, or the lane kernel for a batch), the run's decisions are these. */
+static int run_feed(run *r, int erc, double value, int *more, basin_run_result *res)
+{
+    basin_stop_reason reason = BASIN_STOP_MAX_STEPS;
+    int ok, stopped = 0;
+    int rc = take_eval(r, erc, value, &ok);
+    *more = 0;
+    if (rc != BASIN_OK)
+        goto done;
+    if (!r->started) {
+        r->started = 1;
+        r->r0 = r->risk;
+        if (!ok) {
+            reason = BASIN_STOP_DIVERGED;
+            stopped = 1;
+        } else {
+            const basin_train_spec *spec = r->spec;
+            r->limit = spec->diverge_factor > 0.0 ? spec->diverge_factor * fmax(r->r0, 1.0) : 0.0;
+            accept_point(r);
+            if (emit_point(r)) {
+                reason = BASIN_STOP_CANCELLED;
+                stopped = 1;
+            }
+        }
+    } else {
+        stopped = after_eval(r, ok, &reason);
+    }
+    if (!stopped) {
+        rc = advance(r, &reason, &stopped);
+        if (rc != BASIN_OK)
+            goto done;
+    }
+    if (stopped)
+        rc = finish(r, reason, res);
+    else
+        *more = 1;
+done:
+    return rc;
+}
+
 static int run_restart(train_ws *ws, const basin_objective *obj, const basin_net *net,
                        const basin_train_spec *spec, uint64_t restart, double *theta,
                        const basin_train_hooks *hooks, basin_run_result *res)
 {
-    int rc, ok;
     run r;
-    basin_stop_reason reason = BASIN_STOP_MAX_STEPS;
-    memset(res, 0, sizeof *res);
-    res->restart = restart;
-    memset(&r, 0, sizeof r);
-    r.obj = obj;
-    r.spec = spec;
-    r.hooks = hooks;
-    r.restart = restart;
-    r.ws = ws;
-    r.theta = theta;
-    basin_rng_init(&r.batch_rng, spec->seed, 2 * restart + 1);
-    for (size_t i = 0; i < ws->n; i++)
-        ws->idx[i] = i;
-    basin_optim_state_reset(&ws->opt);
-
-    rc = init_theta(obj, net, spec, restart, theta);
-    if (rc != BASIN_OK)
-        goto done;
-    rc = eval_full(&r, &ok);
-    if (rc != BASIN_OK)
-        goto done;
-    r.r0 = r.risk;
-    if (!ok) {
-        reason = BASIN_STOP_DIVERGED;
-    } else {
-        r.limit = spec->diverge_factor > 0.0 ? spec->diverge_factor * fmax(r.r0, 1.0) : 0.0;
-        accept_point(&r);
-        if (emit_point(&r))
-            reason = BASIN_STOP_CANCELLED;
-        else
-            rc = loop(&r, &reason);
-        if (rc != BASIN_OK)
-            goto done;
+    int more = 1;
+    int rc = run_begin(&r, ws, obj, net, spec, restart, theta, hooks, res);
+    while (rc == BASIN_OK && more) {
+        double value = 0.0;
+        int erc = obj->value_grad(obj->ctx, theta, NULL, 0, &value, ws->full_grad);
+        rc = run_feed(&r, erc, value, &more, res);
     }
-    rc = finish(&r, reason, res);
-done:
     return rc;
 }
 

@@ -733,6 +733,88 @@ static void test_cluster_copies(void **state)
     basin_net_free(net);
 }
 
+/* A (R = 0) against B (R = 5.2/14) from test_cluster_copies: different risks, so the barrier
+ * is measured from the higher end point; patterns by hand. Alignment keeps the order (unit 1
+ * of both points faces right: incoming similarity 1/√2.96 vs −1/√2.96 for the swap, and the
+ * outgoing term is the same for both orders). Sides on x = −3..3:
+ *   A: (0,1) (0,1) (0,1) (0,0) (1,0) (1,0) (1,0);  B: (0,0) ×5, (1,0) (1,0)
+ * → 4 of 14 entries differ (x = −3, −2, −1 in unit 2; x = 1 in unit 1); samples 0, 2, 3 agree. */
+static void test_different_levels(void **state)
+{
+    (void)state;
+    const basin_layer_spec layers[] = {dense(2, 1), act(BASIN_ACT_RELU, 0, 0), dense(1, 1)};
+    basin_net *net = make_net(1, 1, 0, 0, layers, 3);
+    basin_dataset *ds = v_data();
+    basin_loss loss = {BASIN_LOSS_SQUARED, 1.0};
+    const double A[7] = {1, -1, 0, 0, 1, 1, 0}, B[7] = {1, -1, -1.4, -5, 1, 0.7, 1.4};
+    basin_comparison *c = NULL;
+    for (int dir = 0; dir < 2; dir++) {
+        assert_int_equal(basin_compare(net, ds, &loss, dir ? B : A, dir ? A : B, NULL, &c),
+                         BASIN_OK);
+        assert_near(c->risk_diff, dir ? -5.2 / 14 : 5.2 / 14, 1e-14);
+        assert_int_equal(c->align.moved, 0);
+        assert_int_equal(c->pattern_units, 2);
+        assert_near(c->unit_agreement, 10.0 / 14, 1e-15);
+        assert_near(c->sample_agreement, 3.0 / 7, 1e-15);
+        double top = -INFINITY;
+        for (size_t k = 0; k < c->aligned.points; k++)
+            top = fmax(top, c->aligned.risk[k]);
+        assert_near(c->aligned.barrier, top - 5.2 / 14, 1e-14);
+        /* f_A − f_B: −1.6 (x=−3), −0.6, −0.4, −1.4, −0.4, 0, 0 */
+        assert_near(c->func_dist, sqrt((2.56 + 0.36 + 0.16 + 1.96 + 0.16) / 7), 1e-14);
+        basin_comparison_free(c);
+    }
+    basin_dataset_free(ds);
+    basin_net_free(net);
+}
+
+/* Pattern agreement of a 2-6-1 ReLU net against a perturbed copy, recounted here from the
+ * hidden pre-activations W1·x + b1 of θ_a and of the aligned θ_b the comparison returns. */
+static void test_pattern_agreement_by_hand(void **state)
+{
+    (void)state;
+    enum { N = 30, H = 6 };
+    const basin_layer_spec layers[] = {dense(H, 1), act(BASIN_ACT_RELU, 0, 0), dense(1, 1)};
+    basin_net *net = make_net(1, 2, 0, 0, layers, 3);
+    size_t P = basin_net_param_count(net);
+    double *ta = alloc_doubles(P), *tb = alloc_doubles(P), x[N * 2], y[N];
+    basin_rng rng;
+    basin_rng_init(&rng, 21, 0);
+    fill_normal(&rng, ta, P, 1.0);
+    fill_normal(&rng, tb, P, 0.7);
+    for (size_t j = 0; j < P; j++)
+        tb[j] += ta[j];
+    fill_normal(&rng, x, N * 2, 1.0);
+    fill_normal(&rng, y, N, 1.0);
+    size_t shape[1] = {2};
+    basin_dataset *ds = make_data(N, 1, shape, x, 1, y);
+    basin_loss loss = {BASIN_LOSS_SQUARED, 1.0};
+    basin_comparison *c = NULL;
+    assert_int_equal(basin_compare(net, ds, &loss, ta, tb, NULL, &c), BASIN_OK);
+    const double *tb2 = c->theta_b_aligned;
+    size_t same_units = 0, same_samples = 0, multi = 0;
+    for (size_t i = 0; i < N; i++) {
+        size_t diff = 0;
+        for (size_t u = 0; u < H; u++) {
+            double za = ta[2 * u] * x[2 * i] + ta[2 * u + 1] * x[2 * i + 1] + ta[2 * H + u];
+            double zb = tb2[2 * u] * x[2 * i] + tb2[2 * u + 1] * x[2 * i + 1] + tb2[2 * H + u];
+            diff += (za > 0) != (zb > 0);
+        }
+        same_units += H - diff;
+        same_samples += diff == 0;
+        multi += diff >= 2;
+    }
+    assert_true(multi > 0); /* the case where bits, not words, must count */
+    assert_true(same_samples > 0 && same_samples < N); /* neither all nor nothing agrees */
+    assert_near(c->unit_agreement, (double)same_units / (N * H), 1e-15);
+    assert_near(c->sample_agreement, (double)same_samples / N, 1e-15);
+    basin_comparison_free(c);
+    basin_dataset_free(ds);
+    free(ta);
+    free(tb);
+    basin_net_free(net);
+}
+
 /* ---- region counts ---- */
 
 static void test_regions_maxpool(void **state)
@@ -751,6 +833,20 @@ static void test_regions_maxpool(void **state)
     size_t regions = 0;
     assert_int_equal(basin_count_regions(net, ds, theta, &regions), BASIN_OK);
     assert_int_equal(regions, 3);
+    basin_dataset_free(ds);
+    basin_net_free(net);
+    /* A sample on a kink (z = 0) uses s_neg, as net.h does: relu(x) on x ∈ {−1, 0} is one
+     * piece (slope 0) on both samples, so one region. */
+    const basin_layer_spec one[] = {dense(1, 1), act(BASIN_ACT_RELU, 0, 0), dense(1, 1)};
+    net = make_net(1, 1, 0, 0, one, 3);
+    double x1[2] = {-1, 0}, y1[2] = {0, 0}, t1[4] = {1, 0, 1, 0};
+    size_t shape1[1] = {1};
+    ds = make_data(2, 1, shape1, x1, 1, y1);
+    assert_int_equal(basin_count_regions(net, ds, t1, &regions), BASIN_OK);
+    assert_int_equal(regions, 1);
+    t1[1] = 0.5; /* the kink moves to x = −0.5, between the samples: two regions */
+    assert_int_equal(basin_count_regions(net, ds, t1, &regions), BASIN_OK);
+    assert_int_equal(regions, 2);
     basin_dataset_free(ds);
     basin_net_free(net);
     /* A net with no nonlinearity has one region. */
@@ -880,6 +976,8 @@ int main(void)
         cmocka_unit_test(test_single_slot_optimal),
         cmocka_unit_test(test_two_minima_1d),
         cmocka_unit_test(test_cluster_copies),
+        cmocka_unit_test(test_different_levels),
+        cmocka_unit_test(test_pattern_agreement_by_hand),
         cmocka_unit_test(test_regions_maxpool),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_alloc_failures),

@@ -389,7 +389,8 @@ static void test_group_fit_labels_and_connector(void **state)
     sp.n_groups = 2;
     basin_construction *c = NULL;
     basin_group_fit_report rep;
-    assert_int_equal(basin_construct_group_fit(ds, &sq, &sp, &c, &rep), BASIN_OK);
+    int rc = basin_construct_group_fit(ds, &sq, &sp, &c, &rep);
+    assert_int_equal(rc, BASIN_OK);
     assert_string_equal(rep.method, "one_d");
     assert_int_equal(rep.n_kinks, 2); /* a connecting segment: two kinks in (3, 5) */
     assert_near(rep.kinks[0], 3 + 2.0 / 3, 1e-12);
@@ -401,11 +402,18 @@ static void test_group_fit_labels_and_connector(void **state)
     basin_construction_free(c);
     /* interleaved labels: not contiguous, one_d refused; auto falls back to the lattice */
     for (size_t i = 0; i < 8; i++)
-        lab[i] = i % 2;
+        lab[i] = (size_t)xs[i] % 2;
     sp.method = BASIN_GROUP_FIT_ONE_D;
     assert_int_equal(basin_construct_group_fit(ds, &sq, &sp, &c, &rep), BASIN_EINVAL);
     assert_null(c);
+    assert_non_null(strstr(rep.message, "disjoint x intervals"));
     basin_group_fit_report_release(&rep);
+    sp.method = BASIN_GROUP_FIT_AUTO;
+    rc = basin_construct_group_fit(ds, &sq, &sp, &c, &rep);
+    assert_string_equal(rep.method, "lattice");
+    assert_true(rc == BASIN_OK || rc == BASIN_ENOTSUP);
+    basin_group_fit_report_release(&rep);
+    basin_construction_free(c);
     basin_dataset_free(ds);
 }
 

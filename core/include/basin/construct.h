@@ -146,8 +146,9 @@ typedef struct basin_group_fit_spec {
     /* Either labels (group[i] in [0, n_groups) for every sample, every group non-empty) ... */
     const size_t *group;
     size_t n_groups;
-    /* ... or, for 1-D inputs, breakpoints (strictly increasing, none equal to a sample's x):
-     * group g = the samples between breakpoints g−1 and g; n_groups = n_breakpoints + 1. */
+    /* ... or (group == NULL), for 1-D inputs, breakpoints (strictly increasing, none equal to a
+     * sample's x): group g = the samples between breakpoints g−1 and g; n_groups =
+     * n_breakpoints + 1 (0 breakpoints, NULL allowed: one group). */
     const double *breakpoints;
     size_t n_breakpoints;
     basin_group_fit_method method;
