@@ -66,7 +66,7 @@ void basin__pattern_row(const basin_net *net, const basin_net_ws *ws,
         if (L->spec.kind == BASIN_LAYER_ACTIVATION && L->spec.s_neg != L->spec.s_pos) {
             const double *z = ws->act[l] + row * L->info.in_dim;
             for (size_t j = 0; j < L->info.in_dim; j++, bit++)
-                if (z[j] >= 0)
+                if (z[j] > 0)
                     words[bit / 32] |= (uint32_t)1 << (bit % 32);
         } else if (L->spec.kind == BASIN_LAYER_MAXPOOL) {
             const size_t *am = ws->argmax[l] + row * L->info.out_dim;

@@ -7,8 +7,8 @@
  * s_pos side; 0 = the s_neg side); every MAXPOOL layer contributes one code per window (the
  * position of the maximum inside the window, or BASIN__CERT_ZERO_TIE when the maximum is a tie
  * of entries that are identically 0 near θ). Layers below the first parametrised layer do not
- * depend on θ ("fixed"): they take part in the grouping but have no margin. A sample's pattern is the row of these codes; two samples with equal rows share one
- * affine map near θ. */
+ * depend on θ ("fixed"): they take part in the grouping but have no margin. A sample's pattern is
+ * the row of these codes; two samples with equal rows share one affine map near θ. */
 #ifndef BASIN_CERTIFY_INT_H
 #define BASIN_CERTIFY_INT_H
 

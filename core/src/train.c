@@ -47,6 +47,8 @@
 #include "basin/alloc.h"
 #include "basin/rng.h"
 #include "basin/status.h"
+#include "lanes_int.h"
+#include "objective_int.h"
 
 #define SHOULD_STOP_PERIOD 64
 #define RISK_FALLING_WINDOW 100
@@ -650,30 +652,171 @@ done:
 }
 
 /* DESIGN (batched restarts)
- * For now the batch is a loop over the single-restart path sharing one workspace, which is
- * trivially bit-identical to separate calls because run_restart resets everything it reads
- * (permutation, optimizer moments, ring, rollback point) before use. A vectorised version
- * (restarts in SIMD lanes or as the extra dimension of a GEMM) must keep, for every restart,
- * exactly the IEEE operation sequence of the single path:
+ * A batch must give every restart exactly the IEEE operation sequence of the single path:
  *  - the same RNG streams (2r, 2r+1) consumed in the same order;
  *  - the same reduction order for every sum (over samples in the risk and gradient, over
- *    parameters in the norms) and the same per-sample chunking, i.e. no reassociation, no
- *    BLAS call whose blocking depends on the number of restarts, no FMA contraction that the
- *    single path does not also use (build with -ffp-contract=off or use fma() in both paths);
- *  - per-restart control flow: a restart that stopped, diverged or was cancelled is masked out
- *    (never stepped again), and every stopping rule, check point, rollback and trajectory point
- *    is decided from that restart's own values at its own step count;
+ *    parameters in the norms), no reassociation, no BLAS call whose blocking depends on the
+ *    number of restarts, no FMA contraction that the single path does not also use;
+ *  - per-restart control flow: a restart that stopped, diverged or was cancelled is never
+ *    stepped again, and every stopping rule, check point, rollback and trajectory point is
+ *    decided from that restart's own values at its own step count;
  *  - hooks called with that restart's index and points in increasing step order for it (the
  *    interleaving across restarts may change, so consumers must not rely on it).
+ * Two ways honour this:
+ *  1. Sequential: a loop over the single-restart path sharing one workspace (run_restart resets
+ *     everything it reads: permutation, optimizer moments, ring, rollback point).
+ *  2. Lanes, for full-batch runs of an empirical objective whose net the lane kernel takes
+ *     (lanes_int.h): BASIN__LANES restarts advance in lock-step, each with its own run state
+ *     and workspace, and every full evaluation of all of them is one lane-kernel call (restart
+ *     in lane l, packed θ). The objective itself (basin_net_risk_grad) evaluates such nets with
+ *     the same kernel at lw = 1, whose per-lane arithmetic is identical, and the l2 term is
+ *     added exactly as objective.c adds it, so each lane's value and gradient are bit for bit
+ *     what value_grad returns; the run's decisions are the shared run_feed/advance code. A lane
+ *     whose restart ends takes the next restart at once, so lanes stay busy.
  * The tests compare a batch against single calls with memcmp on θ and on every result field. */
+
+/* The lane path: the objective's net, data and loss, packed buffers and the runs in flight. */
+typedef struct lanes_job {
+    const basin_net *net;
+    const basin_dataset *ds;
+    basin_loss loss;
+    double l2;
+    size_t dim;
+    double *P, *G, *scratch;
+    train_ws ws[BASIN__LANES];
+    run runs[BASIN__LANES];
+    basin_run_result *res[BASIN__LANES];
+    int active[BASIN__LANES];
+} lanes_job;
+
+static void lanes_release(lanes_job *j)
+{
+    basin_free(j->P);
+    basin_free(j->G);
+    basin_free(j->scratch);
+    for (size_t l = 0; l < BASIN__LANES; l++)
+        ws_release(&j->ws[l]);
+}
+
+/* 1 (and the objective's parts in j) when the batch can run in lanes: at least two restarts,
+ * full batch, an empirical objective over a net the lane kernel takes, and every target
+ * admissible (checked once here; otherwise the sequential path reports it as before). */
+static int lanes_usable(const basin_objective *obj, const basin_train_spec *spec, size_t count,
+                        lanes_job *j)
+{
+    if (count < 2 || spec->optim.batch != 0)
+        return 0;
+    if (basin__objective_empirical_parts(obj, &j->net, &j->ds, &j->loss, &j->l2) != BASIN_OK)
+        return 0;
+    const basin_dataset *ds = j->ds;
+    size_t k = basin_net_out_dim(j->net);
+    if (!basin__lanes_eligible(j->net) || basin_net_param_count(j->net) != obj->dim || ds->n == 0 ||
+        ds->n != obj->n_samples || !ds->x || !ds->y || ds->in_dim != basin_net_in_dim(j->net) ||
+        basin_loss_check(&j->loss, k) != BASIN_OK ||
+        ds->y_dim != basin_loss_target_dim(&j->loss, k))
+        return 0;
+    for (size_t i = 0; i < ds->n; i++)
+        if (basin_loss_check_target(&j->loss, k, ds->y + i * ds->y_dim) != BASIN_OK)
+            return 0;
+    return 1;
+}
+
+static int lanes_alloc(lanes_job *j, const basin_objective *obj, const basin_train_spec *spec)
+{
+    int rc = BASIN_ERANGE;
+    size_t packed;
+    j->dim = obj->dim;
+    if (basin_mul_size(j->dim, BASIN__LANES, &packed) != BASIN_OK)
+        goto done;
+    rc = BASIN_ENOMEM;
+    j->P = basin_alloc_array(packed, sizeof(double));
+    j->G = basin_alloc_array(packed, sizeof(double));
+    j->scratch = basin_alloc_array(basin__lanes_scratch_len(j->net, BASIN__LANES), sizeof(double));
+    if (!j->P || !j->G || !j->scratch)
+        goto done;
+    for (size_t l = 0; l < BASIN__LANES; l++) {
+        rc = ws_init(&j->ws[l], obj, spec);
+        if (rc != BASIN_OK)
+            goto done;
+    }
+    rc = BASIN_OK;
+done:
+    return rc;
+}
+
+/* One lane-kernel evaluation at every active lane's θ, fed to its run; ended runs leave. */
+static int lanes_step(lanes_job *j)
+{
+    const size_t L = BASIN__LANES, dim = j->dim;
+    double risk[BASIN__LANES];
+    int rc = BASIN_OK;
+    for (size_t l = 0; l < L; l++) {
+        const double *t = j->active[l] ? j->runs[l].theta : NULL;
+        for (size_t p = 0; p < dim; p++)
+            j->P[p * L + l] = t ? t[p] : 0.0;
+    }
+    memset(j->G, 0, dim * L * sizeof(double));
+    basin__lanes_eval(j->net, L, j->P, j->ds, NULL, j->ds->n, &j->loss, j->G, risk, j->scratch,
+                      NULL);
+    for (size_t l = 0; l < L && rc == BASIN_OK; l++) {
+        if (!j->active[l])
+            continue;
+        run *r = &j->runs[l];
+        double *g = r->ws->full_grad, value = risk[l];
+        for (size_t p = 0; p < dim; p++)
+            g[p] = j->G[p * L + l];
+        if (j->l2 != 0.0) { /* exactly empirical_value_grad's l2 term (objective.c) */
+            double sq = 0.0;
+            for (size_t i = 0; i < dim; i++)
+                sq += r->theta[i] * r->theta[i];
+            value += 0.5 * j->l2 * sq;
+            for (size_t i = 0; i < dim; i++)
+                g[i] += j->l2 * r->theta[i];
+        }
+        int more;
+        rc = run_feed(r, BASIN_OK, value, &more, j->res[l]);
+        j->active[l] = more;
+    }
+    return rc;
+}
+
+/* Restarts first..first+count−1 in lanes; a lane whose run ended takes the next restart. */
+static int train_lanes(lanes_job *j, const basin_objective *obj, const basin_net *net,
+                       const basin_train_spec *spec, uint64_t first, size_t count, double *thetas,
+                       const basin_train_hooks *hooks, basin_run_result *results)
+{
+    size_t next = 0, active = 0;
+    int rc = lanes_alloc(j, obj, spec);
+    while (rc == BASIN_OK) {
+        for (size_t l = 0; l < BASIN__LANES && rc == BASIN_OK && next < count; l++) {
+            if (j->active[l])
+                continue;
+            rc = run_begin(&j->runs[l], &j->ws[l], obj, net, spec, first + next,
+                           thetas + next * j->dim, hooks, &results[next]);
+            j->res[l] = &results[next];
+            j->active[l] = rc == BASIN_OK;
+            next++;
+        }
+        active = 0;
+        for (size_t l = 0; l < BASIN__LANES; l++)
+            active += (size_t)j->active[l];
+        if (rc != BASIN_OK || active == 0)
+            break;
+        rc = lanes_step(j);
+    }
+    return rc;
+}
+
 int basin_train_batch(const basin_objective *obj, const basin_net *net,
                       const basin_train_spec *spec, uint64_t first, size_t count, double *thetas,
                       const basin_train_hooks *hooks, basin_run_result *results)
 {
     train_ws ws;
+    lanes_job lj;
     size_t total;
     int rc = check_args(obj, net, spec, thetas, results);
     memset(&ws, 0, sizeof ws);
+    memset(&lj, 0, sizeof lj);
     if (rc != BASIN_OK || count == 0)
         goto done;
     rc = basin_mul_size(count, obj->dim, &total);
@@ -681,6 +824,10 @@ int basin_train_batch(const basin_objective *obj, const basin_net *net,
         goto done;
     if (first > MAX_RESTART || count - 1 > MAX_RESTART - first) {
         rc = BASIN_ERANGE;
+        goto done;
+    }
+    if (lanes_usable(obj, spec, count, &lj)) {
+        rc = train_lanes(&lj, obj, net, spec, first, count, thetas, hooks, results);
         goto done;
     }
     rc = ws_init(&ws, obj, spec);
@@ -693,5 +840,6 @@ int basin_train_batch(const basin_objective *obj, const basin_net *net,
     }
 done:
     ws_release(&ws);
+    lanes_release(&lj);
     return rc;
 }

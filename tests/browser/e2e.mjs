@@ -67,6 +67,146 @@ async function shot(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
 
+/** Red-ish pixels (the colour of spurious basins) on the first canvas under `selector`. */
+async function redPixels(page, selector) {
+  return page.locator(`${selector} canvas`).first().evaluate((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] > 180 && d[i + 1] < 90 && d[i + 2] < 90 && d[i + 3] > 200) n++;
+    return n;
+  });
+}
+
+/** The endpoint's real answer, or null when this server has no such route (404 from the router). */
+async function realOrNull(url) {
+  const r = await fetch(url);
+  if (r.status === 404) {
+    const p = await r.json().catch(() => ({}));
+    if (/no resource at this path/.test(p.detail || '')) return null;
+  }
+  return r.status === 200 ? r.json() : null;
+}
+
+async function contractViews(page, base, expId, runId, exp) {
+  const runs = (await (await fetch(`${base}/v1/experiments/${expId}/runs?order=final_risk&limit=1000`)).json()).items;
+  const bestId = exp.summary.best_run_id;
+  const tag = (real) => (real ? 'real' : 'fixture');
+
+  // basins: two groups split at 10× the best risk; the upper one spurious
+  let basins = await realOrNull(`${base}/v1/experiments/${expId}/basins`);
+  const basinsReal = !!basins;
+  if (!basins) {
+    const lo = runs.filter((r) => r.final_risk <= 10 * runs[0].final_risk);
+    const hi = runs.filter((r) => r.final_risk > 10 * runs[0].final_risk);
+    const basin = (index, members, spurious) => ({
+      index,
+      risk: members[0].final_risk,
+      count: members.length,
+      share: members.length / runs.length,
+      share_ci: [Math.max(0, members.length / runs.length - 0.2), Math.min(1, members.length / runs.length + 0.2)],
+      representative_run_id: members[0].id,
+      spurious,
+      witness_run_id: spurious ? bestId : null,
+      gap: spurious ? members[0].final_risk - runs[0].final_risk : null,
+      regions: 1,
+      label_counts: { likely_minimum: members.length },
+      member_run_ids: members.map((r) => r.id),
+    });
+    basins = { basins: [basin(1, lo, false)].concat(hi.length ? [basin(2, hi, true)] : []), best_risk: runs[0].final_risk, total_runs: runs.length };
+    await page.route(`**/v1/experiments/${expId}/basins`, (route) => route.fulfill({ json: basins }));
+  }
+  await page.goto(`${base}/#/experiments/${expId}`);
+  await page.locator('#basins-table tbody tr').first().waitFor({ timeout: 15000 });
+  const nb = await page.locator('#basins-table tbody tr').count();
+  check(`the basins table has one row per basin (${tag(basinsReal)})`, nb === basins.basins.length, `${nb} vs ${basins.basins.length}`);
+  const nSpurious = basins.basins.filter((b) => b.spurious).length;
+  check(`spurious basins are highlighted (${tag(basinsReal)})`, (await page.locator('#basins-table tr.spurious').count()) === nSpurious);
+  await page.locator('#hist + .caption', { hasText: 'Lines mark' }).waitFor({ timeout: 10000 });
+  const red = await redPixels(page, '#hist');
+  check(`the histogram draws spurious basins in red exactly when there are some (${tag(basinsReal)})`, nSpurious ? red > 20 : red === 0, `${red} red pixels`);
+  await shot(page, `10-basins-${tag(basinsReal)}`);
+  await page.unroute(`**/v1/experiments/${expId}/basins`);
+
+  // verdict evidence with a certificate
+  let run = await (await fetch(`${base}/v1/runs/${runId}`)).json();
+  const verdictReal = !!run.verdict;
+  if (!run.verdict) {
+    run = {
+      ...run,
+      verdict: {
+        label: 'certified_minimum',
+        decided_by: 'region_certificate',
+        reason: 'every sample group attains its best affine fit inside the activation region',
+        grad_norm: run.grad_norm,
+        margin: 0.0123,
+        lambda_min: 1.5e-3,
+        lambda_max: 4.2,
+        certificate: { B: 3, groups: [{ n_samples: 10, risk_sum: 0.001, fit_risk_sum: 0.001 }, { n_samples: 20, risk_sum: 0.002, fit_risk_sum: 0.002 }, { n_samples: 10, risk_sum: 0.0005, fit_risk_sum: 0.0005 }] },
+      },
+      verdict_label: 'certified_minimum',
+      spurious: { flag: true, witness_run_id: bestId, gap: 1e-5 },
+    };
+    await page.route(`**/v1/runs/${runId}`, (route) => route.fulfill({ json: run }));
+  }
+  await page.goto(`${base}/#/experiments/${expId}?run=${runId}`);
+  await page.locator('#evidence h3', { hasText: 'Verdict' }).waitFor();
+  const ev = await page.locator('#evidence').textContent();
+  check(`the evidence panel shows the verdict label (${tag(verdictReal)})`, ev.includes(run.verdict.label.replaceAll('_', ' ')), ev.slice(0, 300));
+  const groups = (run.verdict.certificate && run.verdict.certificate.groups) || [];
+  check(`the certificate lists every sample group (${tag(verdictReal)})`, (await page.locator('#evidence table tbody tr').count()) === groups.length);
+  await shot(page, `11-verdict-${tag(verdictReal)}`);
+  await page.unroute(`**/v1/runs/${runId}`);
+
+  // compare: path profile and barrier
+  let cmp = await realOrNull(`${base}/v1/compare?a=${runId}&b=${bestId}`);
+  const cmpReal = !!cmp;
+  if (!cmp) {
+    const t = Array.from({ length: 21 }, (_, i) => i / 20);
+    cmp = {
+      risk_a: run.final_risk,
+      risk_b: exp.summary.best_risk,
+      risk_diff: run.final_risk - exp.summary.best_risk,
+      function_distance: 0.042,
+      pattern_agreement: { aligned: 0.95, unaligned: 0.5 },
+      path: { t, aligned: t.map((x) => 0.01 * x * (1 - x) + 1e-4), unaligned: t.map((x) => 0.2 * x * (1 - x) + 1e-4) },
+      barrier: { aligned: 0.0025, unaligned: 0.05 },
+    };
+    await page.route('**/v1/compare?*', (route) => route.fulfill({ json: cmp }));
+  }
+  await page.goto(`${base}/#/compare?a=${runId}&b=${bestId}`);
+  await page.locator('#path-chart canvas').first().waitFor({ timeout: 15000 });
+  const numbers = await page.locator('#compare-numbers').textContent();
+  check(`the compare view shows the barrier heights (${tag(cmpReal)})`, numbers.includes('Barrier (aligned)') && numbers.includes('Function distance'));
+  await shot(page, `12-compare-${tag(cmpReal)}`);
+  await page.unroute('**/v1/compare?*');
+
+  // the 2-D function: heat map with region boundaries
+  let fn = await realOrNull(`${base}/v1/runs/${runId}/function?nx=40&ny=40`);
+  const fnReal = !!fn;
+  if (!fn) {
+    const ax = Array.from({ length: 40 }, (_, i) => -1.5 + (3 * i) / 39);
+    // |x0 + x1| − |x0 − x1| style: four affine pieces split by the two diagonals
+    fn = {
+      x0: ax,
+      x1: ax,
+      values: ax.map((b) => ax.map((a) => 0.5 + 0.25 * (Math.abs(a + b) - Math.abs(a - b)))),
+      region_ids: ax.map((b) => ax.map((a) => (a + b > 0 ? 1 : 0) + (a - b > 0 ? 2 : 0))),
+    };
+    await page.route(`**/v1/runs/${runId}/function*`, (route) => route.fulfill({ json: fn }));
+  }
+  await page.goto(`${base}/#/datasets/${exp.dataset_id}?run=${runId}`);
+  await page.locator('canvas.plane').waitFor();
+  await page.locator('.legend-swatches', { hasText: 'region boundary' }).waitFor({ timeout: 10000 });
+  const corners = await page.locator('canvas.plane').evaluate((c) => {
+    const ctx = c.getContext('2d');
+    const px = (fx, fy) => Array.from(ctx.getImageData(Math.round(c.width * fx), Math.round(c.height * fy), 1, 1).data.slice(0, 3));
+    return { tl: px(0.2, 0.2), br: px(0.85, 0.8), tr: px(0.85, 0.2) };
+  });
+  check(`the heat map colours differ across the pieces (${tag(fnReal)})`, JSON.stringify(corners.tl) !== JSON.stringify(corners.tr), JSON.stringify(corners));
+  await shot(page, `13-function-2d-${tag(fnReal)}`);
+  await page.unroute(`**/v1/runs/${runId}/function*`);
+}
+
 async function main() {
   if (!existsSync(binary)) throw new Error(`no server binary at ${binary} (set BASINLAB_BINARY)`);
   mkdirSync(shots, { recursive: true });
@@ -143,7 +283,7 @@ async function main() {
     check('the histogram counts every finished run', histText.startsWith(`${api.progress.finished} finished run`), histText);
     await page.locator('#runs tbody tr[data-run]').first().waitFor();
     const firstRisk = await page.locator('#runs tbody tr[data-run] td.num').first().textContent();
-    check('runs are ordered by final risk, best first', best !== null && Math.abs(Number(firstRisk) - best) <= 1e-3 * Math.abs(best) + 1e-12, `${firstRisk} vs ${best}`);
+    check('runs are ordered by final risk, best first', best !== null && Math.abs(Number(firstRisk) - best) <= 5e-3 * Math.abs(best) + 1e-12, `${firstRisk} vs ${best}`);
     await page.locator('#traj canvas').first().waitFor({ timeout: 15000 });
     check('trajectories are drawn for the default runs', (await page.locator('#traj').getAttribute('data-series')) !== null);
     await shot(page, '03-experiment');
@@ -179,6 +319,11 @@ async function main() {
     check('the 2-D dataset is drawn', true);
     await page.locator('#dataset-plot + div .caption').waitFor();
     await shot(page, '06-dataset');
+
+    // 6b. the shapes other engineers are still building (basins, verdict, compare, function):
+    // the real endpoint when the server has it, else a contract fixture in the documented shape,
+    // served to the page by request interception only (the dashboard itself never invents data)
+    await contractViews(page, base, expId, secondId, api);
 
     // 7. a narrow window: nothing wider than the viewport
     await page.setViewportSize({ width: 420, height: 800 });

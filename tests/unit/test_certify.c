@@ -739,8 +739,8 @@ static void sweep(sweep_case *s)
         failing_alloc_report rep;
         int ok = failing_alloc_sweep(run_certify, s, (failing_alloc_mode)mode, 0, &rep);
         if (!ok)
-            print_error("mode %d: bad N %zu rc %d live %ld final %d\n", mode, rep.bad_n,
-                        rep.bad_rc, rep.bad_live, rep.final_rc);
+            print_error("mode %d: bad N %zu rc %d live %ld final %d\n", mode, rep.bad_n, rep.bad_rc,
+                        rep.bad_live, rep.final_rc);
         assert_true(ok);
         assert_true(rep.runs >= 20);
     }

@@ -249,8 +249,7 @@ static void run_case(int K)
             net_loss[i] = fmax(v, 0.0) + log1p(exp(-fabs(v))) - cls[i] * v;
         } else {
             double mx = fmax(o[0], fmax(o[1], o[2]));
-            net_loss[i] =
-                mx + log(exp(o[0] - mx) + exp(o[1] - mx) + exp(o[2] - mx)) - o[cls[i]];
+            net_loss[i] = mx + log(exp(o[0] - mx) + exp(o[1] - mx) + exp(o[2] - mx)) - o[cls[i]];
         }
     }
     basin_certify_opts opts;

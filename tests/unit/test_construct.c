@@ -359,8 +359,16 @@ static void test_margin_option(void **state)
     mlp_risk(&c->arch, c->theta, ds, &mp);
     assert_near(mp, 0.25, 1e-14);
     assert_int_equal(rep.n_lifted_layers, 1);
-    /* unit 0 carries A x (min below the margin) and unit 1 is 0: both had to be raised */
-    assert_int_equal(rep.n_shifted_units, 2);
+    /* unit 0 carries A x + b, raised only if it dips below the margin; unit 1 is 0 on every
+     * sample and must be raised */
+    double coef[2], lo = INFINITY;
+    normal_equations(ds, coef);
+    for (size_t i = 0; i < ds->n; i++)
+        lo = fmin(lo, coef[0] * ds->x[i] + coef[1]);
+    assert_int_equal(rep.n_shifted_units, lo < 0.25 ? 2 : 1);
+    const double *b1 = c->theta + 2;
+    assert_near(b1[1], 0.25, 0);
+    assert_near(b1[0], lo < 0.25 ? coef[1] + 0.25 - lo : coef[1], 1e-12);
     basin_construction_free(c);
     basin_dataset_free(ds);
 }
@@ -463,7 +471,7 @@ static void check_against_linear(const basin_construction *c, const basin_datase
 static void test_conv_valid_avgpool(void **state)
 {
     (void)state;
-    basin_dataset *ds = images(24, 1, 5, 5, 1, 7);
+    basin_dataset *ds = images(40, 1, 5, 5, 1, 7); /* n > 26: R_lin > 0 */
     basin_layer_spec L[] = {conv(2, 2, BASIN_PAD_VALID),
                             act(BASIN_ACT_RELU, 0, 0),
                             plain(BASIN_LAYER_AVGPOOL, 2),
@@ -492,6 +500,7 @@ static void test_conv_valid_avgpool(void **state)
     /* the linear net was trained to a stationary point; its risk cannot beat the affine fit
      * (it is an affine map of x), and the PL risk equals it */
     assert_true(rep.linear_grad_norm < 1e-6);
+    assert_true(rep.r_lin > 0.01);
     assert_true(rep.linear_risk >= rep.r_lin * (1 - 1e-12));
     assert_near(rep.risk, rep.linear_risk, 1e-12 * rep.linear_risk);
     basin_construction_free(c);

@@ -18,6 +18,22 @@ export function pow10Label(e) {
   return Number(10 ** e).toPrecision(2);
 }
 
+/** Ticks of a log10 axis: whole decades when the range spans at least two, else uPlot's own. */
+function decadeSplits(u, _axisIdx, min, max, incr) {
+  const lo = Math.ceil(min);
+  const hi = Math.floor(max);
+  if (hi - lo >= 1) {
+    const step = Math.max(1, Math.ceil((hi - lo + 1) / Math.max(2, Math.floor(u.bbox.width / devicePixelRatio / 70))));
+    const out = [];
+    for (let e = lo; e <= hi; e += step) out.push(e);
+    return out;
+  }
+  const out = [];
+  const start = Math.ceil(min / incr) * incr;
+  for (let v = start; v <= max + 1e-12; v += incr) out.push(Number(v.toFixed(10)));
+  return out;
+}
+
 /** Create a uPlot chart that fills `container`'s width; destroy with destroyChart(). */
 export function makeChart(container, opts, data) {
   const width = Math.max(240, container.clientWidth || 600);
@@ -114,7 +130,7 @@ export function riskHistogram(container, { height = 240 } = {}) {
     height,
     scales: { x: { time: false, range: () => xRange }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.12)] } },
     axes: [
-      { label: 'final risk (log scale)', values: (_u, ticks) => ticks.map(pow10Label), space: 60 },
+      { label: 'final risk (log scale)', values: (_u, ticks) => ticks.map(pow10Label), space: 60, splits: decadeSplits },
       { label: 'runs', size: 50 },
     ],
     series: [
@@ -146,7 +162,7 @@ export function riskHistogram(container, { height = 240 } = {}) {
       api.bins = hist;
       // keep the basin markers inside the x range
       let xs = hist.centers;
-      const data = [xs, hist.counts, hist.marked.map((m) => (m > 0 ? m : null))];
+      const data = [xs, hist.counts.map((c) => (c > 0 ? c : null)), hist.marked.map((m) => (m > 0 ? m : null))];
       if (!xs.length) {
         xs = [0];
         data[0] = xs;
@@ -274,6 +290,18 @@ export function curveChart(container, points, fn, { height = 320 } = {}) {
 
 // ---- 2-D: a canvas heat map ----
 
+/** About five round tick values inside [lo, hi]. */
+export function niceTicks(lo, hi, n = 5) {
+  const span = hi - lo;
+  if (!(span > 0)) return [lo];
+  const raw = span / n;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => span / s <= n + 0.5) || 10 * mag;
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9 * span; v += step) out.push(Math.abs(v) < 1e-12 * span ? 0 : Number(v.toPrecision(12)));
+  return out;
+}
+
 function lerp(a, b, t) {
   return Math.round(a + (b - a) * t);
 }
@@ -325,8 +353,8 @@ export function planeChart(container, points, fn, { center = 0.5 } = {}) {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = '#fff';
     ctx.fillRect(0, 0, cssW, cssW);
-    const pad = 38;
-    const size = cssW - pad - 10;
+    const pad = 52;
+    const size = cssW - pad - 12;
     // extent: the function grid when there is one, else the data with a margin
     let xmin, xmax, ymin, ymax;
     if (fn) {
@@ -384,16 +412,22 @@ export function planeChart(container, points, fn, { center = 0.5 } = {}) {
     ctx.fillStyle = '#333';
     ctx.font = '11px system-ui, sans-serif';
     ctx.textAlign = 'center';
-    for (let k = 0; k <= 4; k++) {
-      const x = xmin + ((xmax - xmin) * k) / 4;
+    for (const x of niceTicks(xmin, xmax)) {
       ctx.fillText(num3(x), px(x), 10 + size + 14);
-      const y = ymin + ((ymax - ymin) * k) / 4;
-      ctx.save();
-      ctx.textAlign = 'right';
-      ctx.fillText(num3(y), pad - 4, py(y) + 4);
-      ctx.restore();
+      ctx.fillRect(px(x) - 0.5, 10 + size, 1, 4);
     }
+    ctx.textAlign = 'right';
+    for (const y of niceTicks(ymin, ymax)) {
+      ctx.fillText(num3(y), pad - 7, py(y) + 4);
+      ctx.fillRect(pad - 4, py(y) - 0.5, 4, 1);
+    }
+    ctx.textAlign = 'center';
     ctx.fillText('x₀', pad + size / 2, cssW - 2);
+    ctx.save();
+    ctx.translate(11, 10 + size / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.fillText('x₁', 0, 0);
+    ctx.restore();
     // samples
     const ys = points.y.map((y) => (Array.isArray(y) ? y[0] : y));
     const ylo = Math.min(...ys);

@@ -77,8 +77,8 @@ export function mountExperiment(root, route) {
     { id: 'runs-status', 'aria-label': 'Show runs with status' },
     ['any', 'finished', 'running', 'queued', 'failed', 'cancelled'].map((s) => h('option', { value: s }, s === 'any' ? 'all statuses' : s)),
   );
-  const prevBtn = h('button', { type: 'button', onclick: () => runsTurn(-1) }, '←');
-  const nextBtn = h('button', { type: 'button', onclick: () => runsTurn(1) }, '→');
+  const prevBtn = h('button', { type: 'button', onclick: () => runsTurn(-1) }, '← Previous');
+  const nextBtn = h('button', { type: 'button', onclick: () => runsTurn(1) }, 'Next →');
   const pageLabel = h('span', { class: 'note' });
   const evidenceEl = h('div', { id: 'evidence' }, h('p', { class: 'note' }, 'Select a run in the table to see its verdict evidence.'));
   const trajEl = h('div', { class: 'chart', id: 'traj' });
@@ -101,7 +101,7 @@ export function mountExperiment(root, route) {
       { class: 'grid2' },
       panel(
         'Runs',
-        h('div', { class: 'row' }, order, filter, h('span', { class: 'spacer' }), prevBtn, pageLabel, nextBtn),
+        h('div', { class: 'row' }, order, filter),
         h(
           'div',
           { class: 'table-wrap' },
@@ -126,6 +126,7 @@ export function mountExperiment(root, route) {
             runsBody,
           ),
         ),
+        h('div', { class: 'pager' }, prevBtn, pageLabel, nextBtn),
         runsNote,
       ),
       panel('Selected run', evidenceEl),
@@ -146,9 +147,8 @@ export function mountExperiment(root, route) {
     const counts = s.label_counts || s.verdicts;
     if (counts && Object.values(counts).some((n) => n > 0)) cVerdicts.set(h('span', { class: 's' }, labelCounts(counts)));
     else cVerdicts.set(h('span', { class: 'note' }, 'pending'), 'no run has a verdict yet');
-    const ds = e.dataset_id ? `dataset ${e.dataset_id}` : '';
     const opt = e.optimizer ? `${e.optimizer.kind}, lr ${e.optimizer.lr}` : '';
-    cSetup.set(h('span', { class: 's' }, `${e.restarts} restarts · ${e.max_steps ?? '?'} steps · ${opt}`), `${e.loss || ''} loss · ${ds} · ${ago(e.created_at)}`);
+    cSetup.set(`${e.restarts} × ${e.optimizer ? e.optimizer.kind : 'run'}`, `${opt} · ${e.max_steps ?? '?'} steps · ${e.loss || ''} loss · submitted ${ago(e.created_at)}`);
     datasetLink.href = `#/datasets/${encodeURIComponent(e.dataset_id)}${selected ? `?run=${encodeURIComponent(selected)}` : ''}`;
     document.title = `Experiment ${id} · basinlab`;
   }

@@ -3,7 +3,7 @@
 // progress bar (runs done / total), the best risk and the share of spurious minima. The page
 // is re-fetched every few seconds with If-None-Match while any experiment on it is still
 // queued or running, so an idle list costs one 304 per poll.
-import { getJSON, q } from './api.js';
+import { get, getJSON, q } from './api.js';
 import { ago, badge, h, labelCounts, progressBar, risk, setChildren, shareWithCi, shortId, unavailable } from './util.js';
 
 const PAGE = 20;
@@ -88,6 +88,7 @@ export function mountList(root) {
       if (destroyed) return;
       if (changed) {
         setChildren(body, data.items.map(row));
+        fillSummaries(data.items);
         if (!data.items.length)
           setChildren(body, h('tr', {}, h('td', { colspan: 7 }, page === 0 ? h('span', {}, 'No experiments yet. ', h('a', { href: '#/new' }, 'Submit the first one.')) : 'No more experiments.')));
         cursors[page + 1] = data.next_cursor;
@@ -103,6 +104,24 @@ export function mountList(root) {
       setChildren(status, unavailable('The experiments could not be loaded', e));
       timer = setTimeout(load, POLL_MS * 3);
     }
+  }
+
+  // The list answer may carry no summary (the server computes it per experiment on GET); then
+  // each row's summary comes from its own conditional GET, at most PAGE of them.
+  async function fillSummaries(items) {
+    const missing = items.filter((e) => !e.summary);
+    await Promise.all(
+      missing.map(async (e) => {
+        try {
+          const full = await get(`/v1/experiments/${encodeURIComponent(e.id)}`);
+          if (destroyed || !full.summary) return;
+          const tr = body.querySelector(`tr[data-id="${CSS.escape(e.id)}"]`);
+          if (tr) tr.replaceWith(row({ ...e, summary: full.summary }));
+        } catch {
+          /* the row keeps its placeholders */
+        }
+      }),
+    );
   }
 
   function turn(d) {

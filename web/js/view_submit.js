@@ -144,7 +144,7 @@ export function mountSubmit(root) {
       'fieldset',
       {},
       h('legend', {}, 'Dataset'),
-      h('div', { class: 'radios', role: 'radiogroup', 'aria-label': 'Dataset source' }, h('label', {}, srcGen, 'Generator'), h('label', {}, srcCsv, 'CSV upload')),
+      h('div', { class: 'radios', role: 'radiogroup', 'aria-label': 'Dataset source' }, h('label', {}, srcGen, 'Generated data'), h('label', {}, srcCsv, 'CSV upload')),
       genFields,
       csvFields,
     ),

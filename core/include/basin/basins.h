@@ -60,7 +60,8 @@ typedef struct basin_align_stats {
  * with the other slots held fixed, swept over the slots until no permutation changes. The
  * permutations are applied to theta_b as given (not normalised), so theta_b_aligned computes
  * the same function as theta_b. theta_b_aligned may equal theta_b but must not overlap
- * theta_a. stats may be NULL. Returns BASIN_OK, BASIN_EINVAL, BASIN_ERANGE or BASIN_ENOMEM. */
+ * theta_a. stats may be NULL. Returns BASIN_OK, BASIN_EINVAL (NULL pointers, non-finite
+ * parameters in a hidden slot), BASIN_ERANGE or BASIN_ENOMEM. */
 int basin_align(const basin_net *net, const double *theta_a, const double *theta_b,
                 double *theta_b_aligned, basin_align_stats *stats);
 

@@ -75,10 +75,11 @@ typedef struct basin_linear_region_report {
     double risk;      /* risk of the PL net at the constructed θ (= linear_risk on the data) */
     double grad_norm; /* ‖∇R‖ of the PL net at θ */
     double margin;    /* the lift target used */
-    double min_preactivation; /* achieved: min over lifted layers, units and samples */
+    double min_preactivation; /* achieved: min over lifted layers, units and samples (INFINITY
+                                 when no layer is lifted) */
     double max_output_diff;   /* max |f_PL − f_linear| over samples and outputs (verified ≤ 1e-9
                                  relative to max(1, max |f_linear|)) */
-    size_t n_lifted_layers;   /* activation layers with s_neg ≠ s_pos or pwl/relu kinds lifted */
+    size_t n_lifted_layers;   /* activation layers other than identity (all of them are lifted) */
     size_t n_shifted_units;   /* units / channels whose bias was raised to reach the margin */
     /* training (method "trained") */
     size_t train_steps;
@@ -92,8 +93,8 @@ typedef struct basin_linear_region_report {
 
 /* Build the linear-region minimum of arch on (ds, loss). Allowed layers: dense, conv2d, avgpool,
  * flatten and activation with s_pos > 0; the last activation must be followed by a parametrised
- * layer, every parametrised layer right below a PL activation needs a bias, and two activations
- * need a parametrised layer between them. Zero padding (same/explicit) is handled exactly: the
+ * layer, a parametrised layer below a PL activation needs a bias when that activation must be
+ * raised, and two non-identity activations need a parametrised layer between them. Zero padding (same/explicit) is handled exactly: the
  * lift is carried as an offset map through later layers and cancelled where a bias can absorb it;
  * only a padded LAST conv whose border offsets differ from its interior is rejected.
  * Returns BASIN_OK and *out; BASIN_ENOTSUP (maxpool, sum, s_pos ≤ 0, a missing bias, ...; report
