@@ -156,21 +156,25 @@ static int get_case(char name, bench_case *c)
     switch (name) {
     case 'a':
         mlp_case(c, 2, a_w, 2, 1);
-        c->gen = (basin_generator_spec){.kind = BASIN_GEN_TWO_MOONS, .n = 200, .noise = 0.1,
-                                        .seed = 1};
+        c->gen =
+            (basin_generator_spec){.kind = BASIN_GEN_TWO_MOONS, .n = 200, .noise = 0.1, .seed = 1};
         break;
     case 'b':
     case 'f':
         mlp_case(c, 2, b_w, 3, 1);
-        c->gen = (basin_generator_spec){.kind = BASIN_GEN_TWO_MOONS, .n = 2000, .noise = 0.1,
-                                        .seed = 2};
+        c->gen =
+            (basin_generator_spec){.kind = BASIN_GEN_TWO_MOONS, .n = 2000, .noise = 0.1, .seed = 2};
         break;
     case 'c':
         mlp_case(c, 784, c_w, 2, 10);
         c->loss.kind = BASIN_LOSS_CROSS_ENTROPY;
         c->lr = 0.01;
-        c->gen = (basin_generator_spec){.kind = BASIN_GEN_GAUSSIAN_BLOBS, .n = 10000,
-                                        .noise = 1.0, .seed = 3, .classes = 10, .dim = 784};
+        c->gen = (basin_generator_spec){.kind = BASIN_GEN_GAUSSIAN_BLOBS,
+                                        .n = 10000,
+                                        .noise = 1.0,
+                                        .seed = 3,
+                                        .classes = 10,
+                                        .dim = 784};
         break;
     case 'd':
         c->layers[0] = conv_same(8);
@@ -186,8 +190,8 @@ static int get_case(char name, bench_case *c)
         c->arch.in_shape[0] = 1;
         c->arch.in_shape[1] = 8;
         c->arch.in_shape[2] = 8;
-        c->gen = (basin_generator_spec){.kind = BASIN_GEN_BARS_STRIPES, .n = 1000, .noise = 0.1,
-                                        .seed = 4, .image_size = 8};
+        c->gen = (basin_generator_spec){
+            .kind = BASIN_GEN_BARS_STRIPES, .n = 1000, .noise = 0.1, .seed = 4, .image_size = 8};
         break;
     default:
         return BASIN_EINVAL;
@@ -364,7 +368,7 @@ static int run_restarts(const opts *o, const basin_net *net, const basin_dataset
     double t0 = now_s();
     for (size_t t = 0; t < T; t++) {
         size_t lo = R * t / T, hi = R * (t + 1) / T;
-        w[t] = (worker){net, ds, loss, teacher, spec, lo, hi - lo, thetas + lo * dim,
+        w[t] = (worker){net,          ds,      loss, teacher, spec, lo, hi - lo, thetas + lo * dim,
                         results + lo, BASIN_OK};
         if (t + 1 < T) {
             if (pthread_create(&tid[t], NULL, worker_main, &w[t]) != 0)

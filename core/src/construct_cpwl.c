@@ -73,6 +73,10 @@ int basin__construction_finish(basin_construction *c, basin_net **net, char *msg
     basin_net *n = NULL;
     basin_net_error err;
     int rc = basin_net_create(&c->arch, &n, &err);
+    if (rc == BASIN_ENOMEM) {
+        basin__construct_say(msg, msg_len, rc, "out of memory");
+        goto done;
+    }
     if (rc) {
         basin__construct_say(msg, msg_len, rc,
                              "the constructed architecture is invalid (layer %ld, %s): %s",

@@ -42,7 +42,7 @@
 #define GF_RISK_TOL 1e-10 /* risk agreement */
 
 #define SAY(rep, rc, ...)                                                                          \
-    basin__construct_say((rep)->message, sizeof(rep)->message, rc, __VA_ARGS__)
+    basin__construct_say((rep)->message, sizeof((rep)->message), rc, __VA_ARGS__)
 
 void basin_group_fit_report_release(basin_group_fit_report *report)
 {
@@ -509,6 +509,8 @@ done:
     if (rc == BASIN_ERANGE && rep->message[0] == '\0')
         SAY(rep, rc, "sizes overflow");
     work_release(&w);
+    if (!report)
+        basin_group_fit_report_release(&scratch);
     if (rc) {
         basin_construction_free(c);
         c = NULL;

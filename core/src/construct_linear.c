@@ -62,7 +62,7 @@
 #define NO_LAYER ((size_t)-1)
 
 #define SAY(rep, rc, ...)                                                                          \
-    basin__construct_say((rep)->message, sizeof(rep)->message, rc, __VA_ARGS__)
+    basin__construct_say((rep)->message, sizeof((rep)->message), rc, __VA_ARGS__)
 
 void basin_linear_region_defaults(basin_linear_region_opts *opts)
 {

@@ -279,17 +279,65 @@ ALWAYS_INLINE void block_loss(const plan *pl, const size_t lw, const bufs *b,
     }
 }
 
+/* gW[j][i0..i0+in_n) += Σ_s d_s[j]·a_s[i] over the block, each entry one fma per sample in
+ * order; the in_n entries are independent chains, which hides the fma latency. */
+ALWAYS_INLINE void wgrad_tile(const stage *st, const size_t lw, const size_t in_n, size_t S,
+                              int scalar_in, size_t j, size_t i0, const double *a, const double *d,
+                              double *G)
+{
+    double g[IT * BASIN__LANES];
+    const size_t in = st->in, out = st->out;
+    double *gp = G + (st->w_off + j * in + i0) * lw;
+    for (size_t q = 0; q < in_n * lw; q++)
+        g[q] = gp[q];
+    for (size_t s = 0; s < S; s++) {
+        const double *ds = d + (s * out + j) * lw;
+        if (scalar_in) {
+            const double *as = a + s * in + i0;
+            for (size_t ii = 0; ii < in_n; ii++)
+                for (size_t l = 0; l < lw; l++)
+                    g[ii * lw + l] = fma(ds[l], as[ii], g[ii * lw + l]);
+        } else {
+            const double *as = a + (s * in + i0) * lw;
+            for (size_t ii = 0; ii < in_n; ii++)
+                for (size_t l = 0; l < lw; l++)
+                    g[ii * lw + l] = fma(ds[l], as[ii * lw + l], g[ii * lw + l]);
+        }
+    }
+    for (size_t q = 0; q < in_n * lw; q++)
+        gp[q] = g[q];
+}
+
+/* gb[j0..j0+jn) += Σ_s d_s[j] in sample order. */
+ALWAYS_INLINE void bgrad_tile(const stage *st, const size_t lw, const size_t jn, size_t S,
+                              size_t j0, const double *d, double *G)
+{
+    double g[JT * BASIN__LANES];
+    double *gp = G + (st->b_off + j0) * lw;
+    for (size_t q = 0; q < jn * lw; q++)
+        g[q] = gp[q];
+    for (size_t s = 0; s < S; s++) {
+        const double *ds = d + (s * st->out + j0) * lw;
+        for (size_t q = 0; q < jn * lw; q++)
+            g[q] += ds[q];
+    }
+    for (size_t q = 0; q < jn * lw; q++)
+        gp[q] = g[q];
+}
+
 /* Gradient of one stage for a block: gb += Σ_s d_s, gW[j][i] += Σ_s d_s[j]·a_s[i], each entry
  * in sample order. a: scalar rows (scalar_in) or [S][in][lw]. */
 ALWAYS_INLINE void wgrad(const stage *st, const size_t lw, size_t S, int scalar_in, const double *a,
                          const double *d, double *G)
 {
     const size_t in = st->in, out = st->out;
-    if (st->has_bias)
-        for (size_t j = 0; j < out; j++)
-            for (size_t s = 0; s < S; s++)
-                for (size_t l = 0; l < lw; l++)
-                    G[(st->b_off + j) * lw + l] += d[(s * out + j) * lw + l];
+    if (st->has_bias) {
+        size_t j0 = 0;
+        for (; j0 + JT <= out; j0 += JT)
+            bgrad_tile(st, lw, JT, S, j0, d, G);
+        if (j0 < out)
+            bgrad_tile(st, lw, out - j0, S, j0, d, G);
+    }
     if (lw == 1) {
         /* vectorised over i; per entry still one fma per sample in order */
         for (size_t j = 0; j < out; j++) {
@@ -303,27 +351,20 @@ ALWAYS_INLINE void wgrad(const stage *st, const size_t lw, size_t S, int scalar_
         }
         return;
     }
-    for (size_t j = 0; j < out; j++)
-        for (size_t i = 0; i < in; i++) {
-            double g[BASIN__LANES];
-            double *gp = G + (st->w_off + j * in + i) * lw;
-            for (size_t l = 0; l < lw; l++)
-                g[l] = gp[l];
-            for (size_t s = 0; s < S; s++) {
-                const double *ds = d + (s * out + j) * lw;
-                if (scalar_in) {
-                    const double x = a[s * in + i];
-                    for (size_t l = 0; l < lw; l++)
-                        g[l] = fma(ds[l], x, g[l]);
-                } else {
-                    const double *as = a + (s * in + i) * lw;
-                    for (size_t l = 0; l < lw; l++)
-                        g[l] = fma(ds[l], as[l], g[l]);
-                }
-            }
-            for (size_t l = 0; l < lw; l++)
-                gp[l] = g[l];
+    for (size_t j = 0; j < out; j++) {
+        size_t i0 = 0;
+        if (scalar_in) {
+            for (; i0 + IT <= in; i0 += IT)
+                wgrad_tile(st, lw, IT, S, 1, j, i0, a, d, G);
+            if (i0 < in)
+                wgrad_tile(st, lw, in - i0, S, 1, j, i0, a, d, G);
+        } else {
+            for (; i0 + IT <= in; i0 += IT)
+                wgrad_tile(st, lw, IT, S, 0, j, i0, a, d, G);
+            if (i0 < in)
+                wgrad_tile(st, lw, in - i0, S, 0, j, i0, a, d, G);
         }
+    }
 }
 
 /* Errors of the stage's inputs for one sample: e_i = Σ_j W[j][i]·d_j (j ascending from 0),

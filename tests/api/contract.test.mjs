@@ -44,6 +44,11 @@ function check(method, target, res, requestBody) {
   const content = found.response.content || {};
   const media = mediaType(res.headers.get('content-type'));
   const out = { ...res, json: undefined };
+  if (method === 'HEAD') {
+    assert.equal(res.bytes.length, 0, `${where}: a HEAD answer has no body`);
+    if (Object.keys(content).length > 0) assert.ok(content[media], `${where}: content type ${media}`);
+    return out;
+  }
   if (Object.keys(content).length === 0) {
     assert.equal(res.bytes.length, 0, `${where}: the contract says this answer has no body`);
     return out;
@@ -203,6 +208,15 @@ describe('generic answers', () => {
     assert.deepEqual(r.headers.get('allow').split(', ').sort(), ['GET', 'HEAD', 'POST']);
     const d = await call('DELETE', '/healthz');
     assert.equal(d.status, 405);
+  });
+
+  it('serves HEAD wherever GET is served: same status and headers, no body', async () => {
+    const g = await get('/v1/limits');
+    const h = await call('HEAD', '/v1/limits');
+    assert.equal(h.status, 200);
+    assert.equal(h.headers.get('etag'), g.headers.get('etag'));
+    const nf = await call('HEAD', '/v1/runs/run_0000000000000000');
+    assert.equal(nf.status, 404);
   });
 
   it('404 for a path no route has', async () => {

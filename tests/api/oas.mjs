@@ -122,11 +122,14 @@ export class Contract {
   }
 
   /* {template, operation} for a concrete request path (no query); operation undefined when the
-   * path is documented but not with this method; null when no path matches. */
+   * path is documented but not with this method; null when no path matches. HEAD finds the
+   * GET operation. */
   findOperation(method, pathname) {
     for (const route of this.routes) {
       if (route.regex.test(pathname)) {
-        return { template: route.template, operation: route.item[method.toLowerCase()] };
+        // every GET route also serves HEAD (the same answer without its body)
+        const m = method === 'HEAD' && !route.item.head ? 'get' : method.toLowerCase();
+        return { template: route.template, operation: route.item[m] };
       }
     }
     return null;

@@ -78,7 +78,8 @@ export class Server {
 /* One request with fetch. body: an object (sent as JSON) or a string/Buffer (sent as is, with
  * the given content-type). Returns {status, headers, bytes, text, json}. */
 export async function request(base, method, target, { headers = {}, body, json, timeoutMs = 15000 } = {}) {
-  const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(timeoutMs) };
+  // Connection: close — no idle keep-alive sockets, which would hold up the server's drain
+  const init = { method, headers: { Connection: 'close', ...headers }, signal: AbortSignal.timeout(timeoutMs) };
   if (json !== undefined) {
     init.body = JSON.stringify(json);
     if (!Object.keys(init.headers).some((h) => h.toLowerCase() === 'content-type')) {

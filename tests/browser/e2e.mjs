@@ -381,11 +381,13 @@ async function main() {
     check('no script errors or CSP violations in the console', problems.length === 0, problems.join(' | '));
   } finally {
     if (context) await context.close();
-    if (server.proc.exitCode === null) {
-      const exited = new Promise((r) => server.proc.once('exit', r));
+    let code = server.proc.exitCode;
+    if (code === null) {
+      const exited = new Promise((r) => server.proc.once('exit', (c) => r(c)));
       server.proc.kill('SIGTERM');
-      await exited;
+      code = await exited;
     }
+    check('the server drains and exits 0 on SIGTERM', code === 0, `exit ${code}: ${server.stderr().slice(-2000)}`);
     rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -341,6 +341,45 @@ static void test_dense_xor_closed_form(void **state)
     basin_dataset_free(ds);
 }
 
+/* Training the deep linear net instead (force_train) reaches R_lin too: its local minima are
+ * global (squared loss), and the lifted PL net keeps the trained net's outputs. */
+static void test_dense_force_train(void **state)
+{
+    (void)state;
+    basin_dataset *ds = vee();
+    basin_layer_spec L[] = {dense(3), act(BASIN_ACT_RELU, 0, 0), dense(2),
+                            act(BASIN_ACT_LEAKY_RELU, 0.3, 0), dense(1)};
+    basin_arch a = vec_arch(1, L, 5);
+    basin_loss sq = {BASIN_LOSS_SQUARED, 1.0};
+    basin_linear_region_opts o;
+    basin_linear_region_defaults(&o);
+    o.force_train = 1;
+    o.seed = 3;
+    basin_construction *c = NULL;
+    basin_linear_region_report rep;
+    double coef[2], mp, ml, o1[MAXW], o2[MAXW];
+    normal_equations(ds, coef);
+    double r_lin = affine_risk(ds, coef);
+    assert_int_equal(basin_construct_linear_region(&a, ds, &sq, &o, &c, &rep), BASIN_OK);
+    assert_string_equal(rep.method, "trained");
+    assert_int_equal(rep.stop_reason, BASIN_STOP_GRAD_TOL);
+    assert_near(rep.linear_risk, r_lin, 1e-9 * r_lin);
+    assert_near(mlp_risk(&c->arch, c->theta, ds, &mp), rep.linear_risk, 1e-12 * r_lin);
+    assert_true(mp >= rep.margin * (1 - 1e-12));
+    basin_layer_spec Lin[5];
+    memcpy(Lin, c->layers, sizeof Lin);
+    Lin[1].act = Lin[3].act = BASIN_ACT_IDENTITY;
+    basin_arch la = vec_arch(1, Lin, 5);
+    for (size_t i = 0; i < ds->n; i++) {
+        mlp_eval(&c->arch, c->theta, ds->x + i, o1, &mp);
+        mlp_eval(&la, c->theta_linear, ds->x + i, o2, &ml);
+        assert_near(o1[0], o2[0], 1e-12 * fmax(1, fabs(o2[0])));
+        assert_near(o1[0], coef[0] * ds->x[i] + coef[1], 1e-6);
+    }
+    basin_construction_free(c);
+    basin_dataset_free(ds);
+}
+
 /* A hand-set margin is honoured exactly (min pre-activation = margin: the lift is minimal). */
 static void test_margin_option(void **state)
 {
@@ -702,6 +741,22 @@ static int sweep_dense(void *p)
     return rc;
 }
 
+/* The trained path (a bottleneck): objective, Lanczos, trainer and lift all fail cleanly. */
+static int sweep_trained(void *p)
+{
+    sweep_arg *s = p;
+    basin_layer_spec L[] = {dense(2), act(BASIN_ACT_RELU, 0, 0), dense(1)};
+    basin_arch a = vec_arch(1, L, 3);
+    basin_loss sq = {BASIN_LOSS_SQUARED, 1.0};
+    basin_linear_region_opts o;
+    basin_linear_region_defaults(&o);
+    o.force_train = 1;
+    basin_construction *c = NULL;
+    int rc = basin_construct_linear_region(&a, s->ds, &sq, &o, &c, NULL);
+    basin_construction_free(c);
+    return rc;
+}
+
 static void test_alloc_failures(void **state)
 {
     (void)state;
@@ -712,6 +767,11 @@ static void test_alloc_failures(void **state)
         print_error("bad_n %zu rc %d live %ld\n", r.bad_n, r.bad_rc, r.bad_live);
     assert_true(ok);
     assert_true(r.runs > 5);
+    ok = failing_alloc_sweep(sweep_trained, &s, FAILING_ALLOC_FROM_N, 0, &r);
+    if (!ok)
+        print_error("trained: bad_n %zu rc %d live %ld\n", r.bad_n, r.bad_rc, r.bad_live);
+    assert_true(ok);
+    assert_true(r.runs > 10);
     basin_dataset_free(s.ds);
 }
 
@@ -722,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_dense_one_hidden),
         cmocka_unit_test(test_dense_leaky_and_pwl),
         cmocka_unit_test(test_dense_xor_closed_form),
+        cmocka_unit_test(test_dense_force_train),
         cmocka_unit_test(test_margin_option),
         cmocka_unit_test(test_conv_valid_avgpool),
         cmocka_unit_test(test_conv_same_padding_inside),

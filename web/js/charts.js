@@ -128,7 +128,7 @@ export function riskHistogram(container, { height = 240 } = {}) {
   const bars = uPlot.paths.bars({ size: [0.92, 80], align: 0 });
   const opts = {
     height,
-    scales: { x: { time: false, range: () => xRange }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.12)] } },
+    scales: { x: { time: false, range: () => xRange }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.25)] } },
     axes: [
       { label: 'final risk (log scale)', values: (_u, ticks) => ticks.map(pow10Label), space: 60, splits: decadeSplits },
       { label: 'runs', size: 50 },

@@ -234,12 +234,16 @@ export function mountExperiment(root, route) {
       h(
         'tr',
         { class: b.spurious ? 'spurious' : '' },
-        h('td', {}, `${b.spurious ? 'S' : 'B'}${b.index}`),
+        h(
+          'td',
+          {},
+          `${b.spurious ? 'S' : 'B'}${b.index} `,
+          b.spurious ? h('span', { class: 'badge badge-spurious', title: b.witness_run_id ? `a run with lower risk: ${b.witness_run_id}, gap ${num(b.gap)}` : '' }, 'spurious') : null,
+        ),
         h('td', { class: 'num' }, risk(b.risk)),
         h('td', { class: 'num' }, String(b.count ?? '—')),
         h('td', { class: 'num' }, shareWithCi(b.share, b.share_ci)),
-        h('td', {}, b.representative_run_id ? h('a', { href: runHash(b.representative_run_id) }, shortId(b.representative_run_id)) : '—'),
-        h('td', {}, b.spurious ? h('span', { class: 'badge badge-spurious', title: b.witness_run_id ? `a run with lower risk: ${b.witness_run_id}, gap ${num(b.gap)}` : '' }, 'spurious') : 'no'),
+        h('td', {}, b.representative_run_id ? h('a', { href: runHash(b.representative_run_id), title: 'select the representative run' }, shortId(b.representative_run_id)) : '—'),
         h('td', { class: 'hide-narrow' }, labelCounts(b.label_counts)),
       ),
     );
@@ -257,8 +261,8 @@ export function mountExperiment(root, route) {
             h(
               'tr',
               {},
-              ['Basin', 'Risk', 'Runs', 'Share [CI]', 'Representative', 'Spurious', 'Verdicts'].map((t, i) =>
-                h('th', { scope: 'col', class: i >= 1 && i <= 3 ? 'num' : i === 6 ? 'hide-narrow' : '' }, t),
+              ['Basin', 'Risk', 'Runs', 'Share [CI]', 'Representative', 'Verdicts'].map((t, i) =>
+                h('th', { scope: 'col', class: i >= 1 && i <= 3 ? 'num' : i === 5 ? 'hide-narrow' : '' }, t),
               ),
             ),
           ),

@@ -94,13 +94,13 @@ typedef struct basin_linear_region_report {
 /* Build the linear-region minimum of arch on (ds, loss). Allowed layers: dense, conv2d, avgpool,
  * flatten and activation with s_pos > 0; the last activation must be followed by a parametrised
  * layer, a parametrised layer below a PL activation needs a bias when that activation must be
- * raised, and two non-identity activations need a parametrised layer between them. Zero padding (same/explicit) is handled exactly: the
- * lift is carried as an offset map through later layers and cancelled where a bias can absorb it;
- * only a padded LAST conv whose border offsets differ from its interior is rejected.
- * Returns BASIN_OK and *out; BASIN_ENOTSUP (maxpool, sum, s_pos ≤ 0, a missing bias, ...; report
- * says which layer and why), BASIN_EINVAL (bad arguments, dataset/loss not matching the net),
- * BASIN_ENUMERIC (the PL outputs did not reproduce the linear ones: a bug), BASIN_ENOMEM,
- * BASIN_ERANGE, or a training error. */
+ * raised, and two non-identity activations need a parametrised layer between them. Zero padding
+ * (same/explicit) is handled exactly: the lift is carried as an offset map through later layers and
+ * cancelled where a bias can absorb it; only a padded LAST conv whose border offsets differ from
+ * its interior is rejected. Returns BASIN_OK and *out; BASIN_ENOTSUP (maxpool, sum, s_pos ≤ 0, a
+ * missing bias, ...; report says which layer and why), BASIN_EINVAL (bad arguments, dataset/loss
+ * not matching the net), BASIN_ENUMERIC (the PL outputs did not reproduce the linear ones: a bug),
+ * BASIN_ENOMEM, BASIN_ERANGE, or a training error. */
 int basin_construct_linear_region(const basin_arch *arch, const basin_dataset *ds,
                                   const basin_loss *loss, const basin_linear_region_opts *opts,
                                   basin_construction **out, basin_linear_region_report *report);
@@ -175,7 +175,7 @@ typedef struct basin_group_fit_report {
     size_t n_kinks;
     double *kinks; /* owned: the kink positions t_k (k ≥ 1), ascending */
     double t0;     /* the carrier unit relu(x − t0), t0 below all data, carries a0·x */
-    double min_kink_distance; /* smallest |t_k − x_i| over kinks and samples */
+    double min_kink_distance; /* smallest |t_k − x_i| over kinks and samples (INFINITY: none) */
     /* lattice: S_g as offsets (n_groups + 1) into members, owned */
     size_t *set_start, *set_members;
     basin_cpwl_report cpwl;
