@@ -47,6 +47,13 @@ int h_experiments_delete(struct request *req, struct reply *rep);
 int h_experiments_runs(struct request *req, struct reply *rep);
 int h_experiments_events(struct request *req, struct reply *rep);
 
+/* ---- h_analysis.c: spurious flags, basins, comparisons, fitted functions ---- */
+int h_runs_get_spurious(struct request *req, struct reply *rep);
+int h_experiments_basins(struct request *req, struct reply *rep);
+int h_experiments_basin_members(struct request *req, struct reply *rep);
+int h_compare(struct request *req, struct reply *rep);
+int h_runs_function(struct request *req, struct reply *rep);
+
 /* ---- h_static.c: the dashboard's files under app.web_root ---- */
 int h_static_index(struct request *req, struct reply *rep);
 int h_static_file(struct request *req, struct reply *rep);

@@ -14,8 +14,10 @@
  *   θ + t·d, d = (Δu_j / v_j, Δβ_j / v_j, Δc): a descent direction in θ (science.md §3).
  * - Squared loss: the increment Δ = argmin ‖DΔ − (y − Dp0)‖ by LAPACK dgelsd (SVD,
  *   minimum norm: directions the data do not pin, such as dead units' columns, stay unchanged).
- *   Logistic and Huber: damped Newton from p0 on Σ ℓ(D_i p), Hessian DᵀWD by dsyrk plus a small
- *   ridge (never part of the objective), Armijo backtracking, converged at
+ *   Logistic and Huber: damped Newton from p0 on Σ ℓ(D_i p), Hessian DᵀWD by dsyrk plus a
+ *   ridge λ (never part of the objective: a floor 1e-12 on the curvature scale, raised ×1e3
+ *   whenever backtracking fails — Huber points all in the linear zone have DᵀWD = 0 — and
+ *   lowered ×10 after each accepted step), Armijo backtracking, converged at
  *   ‖∇‖ ≤ 1e-12·max(1, b·Σ‖D_i‖) (b bounds |ℓ'|). A logistic problem whose iterate has every
  *   margin positive with Σℓ < log 2 is separable: E = 0 (the infimum), not attained.
  * - Boundary form (0 < b pairs on a kink): the bound becomes min over the 2^b slope
@@ -38,7 +40,8 @@
 #define OH_MAX_DESIGN ((size_t)1 << 22) /* N·P doubles of the design */
 #define OH_MAX_NEWTON_P 1024            /* unknowns for the dense Newton system */
 #define OH_MAX_NEWTON 100
-#define OH_MAX_HALVINGS 60
+#define OH_MAX_HALVINGS 40
+#define OH_MAX_DAMPING 12 /* ridge increases per Newton iteration */
 #define OH_BOUNDARY_FLOPS 2e9
 #define OH_GTOL 1e-12
 #define OH_LOG2 0.69314718055994530942
@@ -269,8 +272,8 @@ static int solve_ls(const basin__cert_ctx *c, const basin__onehidden *oh, oh_ws 
     return BASIN_OK;
 }
 
-/* Newton system (DᵀWD + λI) dp = −grad at the outputs in w->o. */
-static int newton_direction(const basin__cert_ctx *c, oh_ws *w)
+/* √ℓ''-scaled design rows at the outputs in w->o (which must be those of w->p). */
+static void hessian_weights(const basin__cert_ctx *c, oh_ws *w)
 {
     size_t n = w->n, P = w->P;
     for (size_t i = 0; i < n; i++) {
@@ -280,28 +283,47 @@ static int newton_direction(const basin__cert_ctx *c, oh_ws *w)
         for (size_t j = 0; j < P; j++)
             w->Dw[j * n + i] = r * w->D[j * n + i];
     }
-    double lam = 0.0;
-    for (int attempt = 0; attempt < 8; attempt++) {
-        cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, (int)P, (int)n, 1.0, w->Dw, (int)n, 0.0,
-                    w->hess, (int)P);
-        double dmax = 0.0;
-        for (size_t j = 0; j < P; j++)
-            dmax = fmax(dmax, w->hess[j * P + j]);
-        if (attempt == 0)
-            lam = fmax(1e-12 * dmax, 1e-300);
-        for (size_t j = 0; j < P; j++) {
-            w->hess[j * P + j] += lam;
-            w->dp[j] = -w->grad[j];
-        }
-        lapack_int info = LAPACKE_dposv_work(LAPACK_COL_MAJOR, 'L', (lapack_int)P, 1, w->hess,
-                                             (lapack_int)P, w->dp, (lapack_int)P);
-        if (info == 0)
-            return BASIN_OK;
-        if (info < 0)
-            return BASIN_ENUMERIC;
-        lam = fmax(lam * 100.0, 1e-12);
+}
+
+/* dp from (DᵀWD + λI) dp = −grad. 1 when the matrix is not numerically positive definite. */
+static int newton_direction(oh_ws *w, double lam)
+{
+    size_t n = w->n, P = w->P;
+    cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, (int)P, (int)n, 1.0, w->Dw, (int)n, 0.0,
+                w->hess, (int)P);
+    for (size_t j = 0; j < P; j++) {
+        w->hess[j * P + j] += lam;
+        w->dp[j] = -w->grad[j];
     }
-    return BASIN_ENUMERIC;
+    lapack_int info = LAPACKE_dposv_work(LAPACK_COL_MAJOR, 'L', (lapack_int)P, 1, w->hess,
+                                         (lapack_int)P, w->dp, (lapack_int)P);
+    if (info < 0)
+        return BASIN_ENUMERIC;
+    return info > 0 ? 1 : BASIN_OK;
+}
+
+/* Armijo backtracking along w->dp from w->p (value f, gradient norm gn); on success w->p,
+ * w->grad, w->o and *f describe the new point. */
+static int line_search(const basin__cert_ctx *c, const basin__onehidden *oh, oh_ws *w, double *f,
+                       double gn)
+{
+    size_t P = w->P;
+    double slope = dotp(w->grad, w->dp, P), t = 1.0, fr = basin__cert_fround(*f);
+    if (!(slope < 0))
+        return 0;
+    for (int h = 0; h < OH_MAX_HALVINGS; h++, t *= 0.5) {
+        for (size_t j = 0; j < P; j++)
+            w->trial[j] = w->p[j] + t * w->dp[j];
+        double ft = objective(c, oh, w, w->trial, w->gtrial);
+        if (ft <= *f + 1e-4 * t * slope ||
+            (ft <= *f + fr && sqrt(dotp(w->gtrial, w->gtrial, P)) < gn)) {
+            *f = ft;
+            memcpy(w->p, w->trial, P * sizeof *w->p);
+            memcpy(w->grad, w->gtrial, P * sizeof *w->grad);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static int separated(const basin__cert_ctx *c, const oh_ws *w, double f)
@@ -321,14 +343,20 @@ static int solve_newton(const basin__cert_ctx *c, const basin__onehidden *oh, oh
     size_t n = w->n, P = w->P;
     int rc = BASIN_OK;
     build_design(c, oh, w);
-    double gb = c->loss->kind == BASIN_LOSS_HUBER ? c->loss->huber_delta : 1.0, dn = 0.0;
+    int huber = c->loss->kind == BASIN_LOSS_HUBER;
+    double gb = huber ? c->loss->huber_delta : 1.0, dn = 0.0, zz = 0.0;
     for (size_t i = 0; i < n; i++) {
         double s = 0;
         for (size_t j = 0; j < P; j++)
             s += w->D[j * n + i] * w->D[j * n + i];
         dn += sqrt(s);
     }
+    for (size_t j = 0; j < P; j++)
+        zz = fmax(zz, dotp(w->D + j * n, w->D + j * n, n));
     double gtol = OH_GTOL * fmax(1.0, gb * dn);
+    /* ridge floor on the curvature scale (ℓ'' ≤ 1 for Huber, ≤ 1/4 logistic); it grows
+     * Levenberg–Marquardt style when a step fails and shrinks after each success */
+    double lam_floor = 1e-12 * (huber ? 1.0 : 0.25) * fmax(zz, 1e-300), lam = lam_floor;
     memcpy(w->p, w->p0, P * sizeof *w->p);
     double f = objective(c, oh, w, w->p, w->grad);
     *exact = 0;
@@ -345,21 +373,16 @@ static int solve_newton(const basin__cert_ctx *c, const basin__onehidden *oh, oh
             *exact = 1;
             break;
         }
-        if ((rc = newton_direction(c, w)) != BASIN_OK)
-            goto done;
-        double slope = dotp(w->grad, w->dp, P), t = 1.0, fr = basin__cert_fround(f);
+        hessian_weights(c, w);
         int accepted = 0;
-        for (int h = 0; h < OH_MAX_HALVINGS && !accepted; h++, t *= 0.5) {
-            for (size_t j = 0; j < P; j++)
-                w->trial[j] = w->p[j] + t * w->dp[j];
-            double ft = objective(c, oh, w, w->trial, w->gtrial);
-            if (ft <= f + 1e-4 * t * slope ||
-                (ft <= f + fr && sqrt(dotp(w->gtrial, w->gtrial, P)) < gn)) {
-                accepted = 1;
-                f = ft;
-                memcpy(w->p, w->trial, P * sizeof *w->p);
-                memcpy(w->grad, w->gtrial, P * sizeof *w->grad);
-            }
+        for (int attempt = 0; attempt < OH_MAX_DAMPING && !accepted; attempt++) {
+            rc = newton_direction(w, lam);
+            if (rc < 0)
+                goto done;
+            if (rc == 0)
+                accepted = line_search(c, oh, w, &f, gn);
+            rc = BASIN_OK;
+            lam = accepted ? fmax(lam_floor, 0.1 * lam) : lam * 1e3;
         }
         (*iterations)++;
         if (!accepted)

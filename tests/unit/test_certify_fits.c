@@ -3,7 +3,10 @@
  * so the groups are the quadrants. Each group's best affine fit is recomputed by an independent
  * damped Newton iteration written here (multinomial logistic regression with the last class as
  * reference, which covers the binary case), the network's per-group risk by a forward pass
- * written here, and the grouping itself by the quadrant of each sample. */
+ * written here, and the grouping itself by the quadrant of each sample. Also the exact
+ * one-hidden-layer test for the smooth non-quadratic losses (logistic, Huber): its value E
+ * against a Newton solve of the slopes-fixed problem written here, its descent direction
+ * against the risk written here, and its convex polish. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,7 +25,7 @@
 #include "basin/status.h"
 
 #define NS 48
-#define MAXP 9 /* (K − 1)·3 unknowns, K ≤ 4 */
+#define MAXP 9 /* unknowns of the Newton problems written here */
 
 #define assert_near(a, b, tol) assert_near_at((a), (b), (tol), #a, __FILE__, __LINE__)
 
@@ -276,6 +279,185 @@ static void run_case(int K)
     basin_net_free(net);
 }
 
+/* ---- the exact test for logistic and Huber losses ---- */
+
+#define N1 20
+#define H1 3
+#define P1 (2 * H1 + 1)
+
+static double loss1(basin_loss_kind kind, double o, double y)
+{
+    if (kind == BASIN_LOSS_LOGISTIC)
+        return fmax(o, 0.0) + log1p(exp(-fabs(o))) - y * o;
+    double r = fabs(o - y), d = 0.1; /* huber, δ = 0.1 */
+    return r < d ? 0.5 * r * r : d * (r - 0.5 * d);
+}
+
+static double dloss1(basin_loss_kind kind, double o, double y, double *h)
+{
+    if (kind == BASIN_LOSS_LOGISTIC) {
+        double s = 1.0 / (1.0 + exp(-o));
+        *h = s * (1 - s);
+        return s - y;
+    }
+    double r = o - y, d = 0.1;
+    *h = fabs(r) < d ? 1.0 : 0.0;
+    return fabs(r) < d ? r : (r > 0 ? d : -d);
+}
+
+/* θ = (w[H1], b[H1], v[H1], c) of a 1-H1-1 ReLU net: its risk. */
+static double risk1(basin_loss_kind kind, const double *th, const double *x, const double *y)
+{
+    double s = 0;
+    for (int i = 0; i < N1; i++) {
+        double f = th[3 * H1];
+        for (int j = 0; j < H1; j++)
+            f += th[2 * H1 + j] * fmax(0.0, th[j] * x[i] + th[H1 + j]);
+        s += loss1(kind, f, y[i]);
+    }
+    return s / N1;
+}
+
+/* E = (1/N) min_p Σ ℓ(D_i p) with D_i = [s_ij x_i, s_ij, 1], s_ij = [w_j x_i + b_j > 0]: damped
+ * Newton from θ's own p. */
+static double exact_ref(basin_loss_kind kind, const double *th, const double *x, const double *y)
+{
+    double D[N1][P1], p[P1];
+    for (int i = 0; i < N1; i++) {
+        for (int j = 0; j < H1; j++) {
+            double s = th[j] * x[i] + th[H1 + j] > 0 ? 1.0 : 0.0;
+            D[i][j] = s * x[i];
+            D[i][H1 + j] = s;
+        }
+        D[i][2 * H1] = 1.0;
+    }
+    for (int j = 0; j < H1; j++) {
+        p[j] = th[2 * H1 + j] * th[j];
+        p[H1 + j] = th[2 * H1 + j] * th[H1 + j];
+    }
+    p[2 * H1] = th[3 * H1];
+    double f = 0;
+    for (int it = 0; it < 100; it++) {
+        double g[P1] = {0}, Hm[P1 * P1] = {0}, d[P1], rhs[P1];
+        f = 0;
+        for (int i = 0; i < N1; i++) {
+            double o = 0, h;
+            for (int k = 0; k < P1; k++)
+                o += D[i][k] * p[k];
+            f += loss1(kind, o, y[i]);
+            double e = dloss1(kind, o, y[i], &h);
+            for (int k = 0; k < P1; k++) {
+                g[k] += e * D[i][k];
+                for (int l = 0; l < P1; l++)
+                    Hm[k * P1 + l] += h * D[i][k] * D[i][l];
+            }
+        }
+        for (int k = 0; k < P1; k++) {
+            rhs[k] = -g[k];
+            Hm[k * P1 + k] += 1e-12;
+        }
+        gauss(Hm, rhs, P1, d);
+        double t = 1, best = f, trial[P1];
+        int moved = 0;
+        for (int h = 0; h < 50 && !moved; h++, t *= 0.5) {
+            double ft = 0;
+            for (int k = 0; k < P1; k++)
+                trial[k] = p[k] + t * d[k];
+            for (int i = 0; i < N1; i++) {
+                double o = 0;
+                for (int k = 0; k < P1; k++)
+                    o += D[i][k] * trial[k];
+                ft += loss1(kind, o, y[i]);
+            }
+            if (ft < best) {
+                moved = 1;
+                memcpy(p, trial, sizeof p);
+            }
+        }
+        if (!moved)
+            break;
+    }
+    return f / N1;
+}
+
+static void exact_case(basin_loss_kind kind)
+{
+    double x[N1], y[N1];
+    for (int i = 0; i < N1; i++) {
+        x[i] = -1.0 + 2.0 * i / (N1 - 1);
+        if (kind == BASIN_LOSS_LOGISTIC)
+            y[i] = (x[i] > 0.2) != (i % 5 == 0); /* noisy threshold: not separable */
+        else
+            y[i] = fabs(x[i]) + (i % 3 == 0 ? 0.3 : -0.05);
+    }
+    basin_layer_spec L[3];
+    memset(L, 0, sizeof L);
+    L[0].kind = BASIN_LAYER_DENSE;
+    L[0].units = H1;
+    L[0].bias = 1;
+    L[1].kind = BASIN_LAYER_ACTIVATION;
+    L[1].act = BASIN_ACT_RELU;
+    L[2].kind = BASIN_LAYER_DENSE;
+    L[2].units = 1;
+    L[2].bias = 1;
+    basin_arch arch = {1, {1, 0, 0}, 3, L};
+    basin_net *net = NULL;
+    assert_int_equal(basin_net_create(&arch, &net, NULL), BASIN_OK);
+    size_t shape[1] = {1};
+    basin_dataset *ds = NULL;
+    assert_int_equal(basin_dataset_create(N1, 1, shape, 1, &ds), BASIN_OK);
+    memcpy(ds->x, x, sizeof x);
+    memcpy(ds->y, y, sizeof y);
+    basin_loss loss = {kind, 0.1};
+    /* kinks at −0.05, 0.1, 0.25: between grid points (spacing 2/19) */
+    double th[3 * H1 + 1] = {1, -1, 2, 0.05, 0.1, -0.5, 0.7, -0.4, 0.9, 0.1};
+    basin_certify_opts opts;
+    basin_certify_defaults(&opts);
+    opts.polish = 0;
+    opts.probes = 0;
+    basin_certificate *c = NULL;
+    assert_int_equal(basin_certify(net, ds, &loss, 0.0, th, &opts, &c), BASIN_OK);
+    double R = risk1(kind, th, x, y), E = exact_ref(kind, th, x, y);
+    assert_near(c->risk, R, 1e-14);
+    assert_true(c->exact.applicable && c->exact.ran && c->exact.exact);
+    assert_near(c->exact.value, E, 1e-12);
+    assert_true(R > E + 1e-6);
+    assert_true(c->exact.not_minimum);
+    assert_non_null(c->descent);
+    for (double eps = 1e-6; eps <= 1e-4; eps *= 10) {
+        double t[3 * H1 + 1];
+        for (int i = 0; i < 3 * H1 + 1; i++)
+            t[i] = th[i] + eps * c->descent[i];
+        assert_true(risk1(kind, t, x, y) < R);
+    }
+    basin_certificate_free(c);
+    /* polish: the convex solve keeps every side here, so it lands on E with ∇R = 0 */
+    opts.polish = 1;
+    assert_int_equal(basin_certify(net, ds, &loss, 0.0, th, &opts, &c), BASIN_OK);
+    assert_string_equal(c->polish.method, "one_hidden_layer_convex");
+    assert_false(c->polish.pattern_changed);
+    assert_true(c->grad_norm <= 1e-9);
+    assert_near(c->risk, E, 1e-12);
+    assert_near(risk1(kind, th, x, y), E, 1e-12);
+    assert_int_equal(c->label, BASIN_VERDICT_CERTIFIED_MINIMUM);
+    assert_true(c->exact.holds);
+    basin_certificate_free(c);
+    basin_dataset_free(ds);
+    basin_net_free(net);
+}
+
+static void test_exact_logistic(void **state)
+{
+    (void)state;
+    exact_case(BASIN_LOSS_LOGISTIC);
+}
+
+static void test_exact_huber(void **state)
+{
+    (void)state;
+    exact_case(BASIN_LOSS_HUBER);
+}
+
 static void test_logistic_groups(void **state)
 {
     (void)state;
@@ -293,6 +475,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_logistic_groups),
         cmocka_unit_test(test_cross_entropy_groups),
+        cmocka_unit_test(test_exact_logistic),
+        cmocka_unit_test(test_exact_huber),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
