@@ -1,9 +1,17 @@
-# Turns migrations/sqlite/NNNN_name.sql into a C array of {version, name, sql} compiled into the
-# binary, so a deployed server never depends on files beside it. Run by the build (script mode).
+# Turns migrations/<backend>/NNNN_name.sql into a C array of {version, name, sql} compiled into
+# the binary, so a deployed server never depends on files beside it. Run by the build (script
+# mode). BACKEND (default sqlite) names the array basinlab_<BACKEND>_migrations; HEADER (default
+# migrate.h) is the header that declares it.
+if(NOT BACKEND)
+  set(BACKEND sqlite)
+endif()
+if(NOT HEADER)
+  set(HEADER migrate.h)
+endif()
 file(GLOB files ${DIR}/*.sql)
 list(SORT files)
-set(body "/* Generated from migrations/sqlite by cmake/embed_migrations.cmake. Do not edit. */\n")
-string(APPEND body "#include \"migrate.h\"\n\n")
+set(body "/* Generated from migrations/${BACKEND} by cmake/embed_migrations.cmake. Do not edit. */\n")
+string(APPEND body "#include \"${HEADER}\"\n\n")
 set(entries "")
 set(i 0)
 foreach(f ${files})
@@ -19,7 +27,7 @@ foreach(f ${files})
   string(APPEND entries "    {${ver}, \"${base}\", migration_${i}},\n")
   math(EXPR i "${i} + 1")
 endforeach()
-string(APPEND body "\nconst struct migration basinlab_sqlite_migrations[] = {\n${entries}    {0, 0, 0}};\n")
-string(APPEND body "const int basinlab_sqlite_migration_count = ${i};\n")
+string(APPEND body "\nconst struct migration basinlab_${BACKEND}_migrations[] = {\n${entries}    {0, 0, 0}};\n")
+string(APPEND body "const int basinlab_${BACKEND}_migration_count = ${i};\n")
 file(WRITE ${OUT}.tmp "${body}")
 file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

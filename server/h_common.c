@@ -24,9 +24,9 @@ enum { PAGE_DEFAULT_LIMIT = 50, PAGE_MAX_LIMIT = 1000 };
 /* Query parameters a paged answer may have been filtered or shaped by; the Link to the next
  * page repeats those present (the transport offers lookup by name only, no iteration). Add the
  * name of any new list filter here. */
-static const char *const page_query_names[] = {"limit", "status",   "verdict", "verdict_label",
-                                               "order", "spurious", "format",  "max_points",
-                                               "from",  "to",       "full",    NULL};
+static const char *const page_query_names[] = {
+    "limit",      "status", "verdict", "verdict_label", "order",    "spurious", "format",
+    "max_points", "from",   "to",      "full",          "risk_tol", "func_tol", NULL};
 
 int reply_store_error(struct reply *rep, int store_rc, const char *what)
 {

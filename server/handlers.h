@@ -54,6 +54,11 @@ int h_experiments_basin_members(struct request *req, struct reply *rep);
 int h_compare(struct request *req, struct reply *rep);
 int h_runs_function(struct request *req, struct reply *rep);
 
+/* ---- h_constructions.c, h_evaluations.c: the paper's constructions and imported points,
+ * certified and stored as finished runs (imported.h) ---- */
+int h_constructions_create(struct request *req, struct reply *rep);
+int h_evaluations_create(struct request *req, struct reply *rep);
+
 /* ---- h_static.c: the dashboard's files under app.web_root ---- */
 int h_static_index(struct request *req, struct reply *rep);
 int h_static_file(struct request *req, struct reply *rep);

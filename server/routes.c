@@ -27,10 +27,20 @@ const struct route basinlab_routes[] = {
     {"POST", "/v1/experiments/{id}/cancel", h_experiments_cancel, ROUTE_BODY_NONE},
     {"GET", "/v1/experiments/{id}/runs", h_experiments_runs, ROUTE_BODY_NONE},
     {"GET", "/v1/experiments/{id}/events", h_experiments_events, ROUTE_STREAM},
+    {"GET", "/v1/experiments/{id}/basins", h_experiments_basins, ROUTE_BODY_NONE},
+    {"GET", "/v1/experiments/{id}/basins/{index}/members", h_experiments_basin_members,
+     ROUTE_BODY_NONE},
 
-    {"GET", "/v1/runs/{id}", h_runs_get, ROUTE_BODY_NONE},
+    /* the run view with its spurious flag (h_analysis.c; h_runs_get is the view alone) */
+    {"GET", "/v1/runs/{id}", h_runs_get_spurious, ROUTE_BODY_NONE},
+    {"GET", "/v1/runs/{id}/function", h_runs_function, ROUTE_BODY_NONE},
     {"GET", "/v1/runs/{id}/trajectory", h_runs_trajectory, ROUTE_BODY_NONE},
     {"GET", "/v1/runs/{id}/params", h_runs_params, ROUTE_BODY_NONE},
+
+    {"GET", "/v1/compare", h_compare, ROUTE_BODY_NONE},
+
+    {"POST", "/v1/constructions", h_constructions_create, ROUTE_BODY_JSON},
+    {"POST", "/v1/evaluations", h_evaluations_create, ROUTE_BODY_JSON},
 
     /* the dashboard (h_static.c): last, so that every API path above wins */
     {"GET", "/", h_static_index, ROUTE_BODY_NONE},

@@ -7,7 +7,8 @@
  * wrappers below (static inline, one line each), so a PostgreSQL backend can be added by writing
  * another ops table and one branch in store_open(); nothing above this header changes.
  * store_open() picks the backend from the location: "sqlite:PATH" or a plain PATH is SQLite
- * (store_sqlite.c); "postgres://..." is reserved and answers STORE_EINVAL in this build.
+ * (store_sqlite.c); "postgres://..." or "postgresql://..." is PostgreSQL (store_pg.c), which
+ * many processes on many machines may share.
  *
  * Threads. A `struct store` is shared by every HTTP and worker thread. Each call borrows one
  * database connection from a pool for its duration (SQLite: one connection per concurrent caller,
@@ -65,7 +66,7 @@ enum {
     STORE_ECONFLICT = -102, /* state conflict: referenced, fenced update lost, key reuse (409) */
     STORE_EBUSY = -103,     /* the database stayed locked past busy_timeout (503) */
     STORE_EFULL = -104,     /* disk or database full (503) */
-    STORE_EIO = -105,       /* I/O error, cannot open (500) */
+    STORE_EIO = -105,       /* I/O error, cannot open (503) */
     STORE_ECORRUPT = -106,  /* the database file is damaged or not a database (500) */
     STORE_ETOONEW = -107,   /* the schema is newer than this binary */
     STORE_EINVAL = -108,    /* a bad argument or cursor (400) */
@@ -87,6 +88,7 @@ int store_http_status(int rc);
 #define STORE_MAX_RESTARTS 1000000
 #define STORE_MAX_CLAIM 4096 /* the largest batch store_claim_runs hands out */
 #define STORE_TRAJ_CHUNK_POINTS 512
+#define STORE_KEY_SIZE 160       /* an objective key (spurious.h) with its NUL */
 #define STORE_NO_LIMIT INT64_MAX /* for store_requeue_stale at start-up: every running run */
 
 enum store_exp_status {
@@ -161,6 +163,9 @@ struct store_experiment_new {
     const uint64_t *run_seeds;
     const char *idempotency_key;
     const char *request_hash;
+    /* The objective key (spurious.h), at most STORE_KEY_SIZE − 1 bytes; NULL: the store derives
+     * it from spec (loss, l2 with parser defaults) where it can, else it stays unknown. */
+    const char *objective_key;
 };
 
 struct store_experiment {
@@ -176,6 +181,7 @@ struct store_experiment {
     json_t *summary; /* NULL until set */
     int cancel_requested;
     struct store_progress progress;
+    char objective_key[STORE_KEY_SIZE]; /* "" when unknown */
 };
 
 struct store_run {
@@ -228,6 +234,31 @@ struct store_run_result {
     json_t *verdict;
     const char *verdict_label;
     const char *error;
+    const double *params;
+    size_t n_params;
+};
+
+/* A parameter point that did not come from training (a construction or an imported vector),
+ * for store_run_insert_finished: stored as a one-run experiment that is finished at once, so the
+ * point takes part in run lists, verdict counts, spurious witnesses, basins and comparisons like
+ * any trained run. origin is STORE_ORIGIN_CONSTRUCTION or STORE_ORIGIN_IMPORTED; spec is the
+ * experiment's canonical spec (restarts 1, naming dataset_id and architecture_id); objective_key
+ * NULL derives it from spec as store_experiment_create does; summary (may be NULL) is stored as
+ * the experiment's summary (e.g. the construction report). steps −1 = none; reals may be NaN;
+ * stop_reason, verdict, verdict_label may be NULL; params (n_params values) may be NULL. */
+struct store_finished_run {
+    const char *dataset_id;
+    const char *architecture_id;
+    json_t *spec;
+    const char *objective_key;
+    json_t *summary;
+    enum store_run_origin origin;
+    uint64_t seed;
+    int64_t steps;
+    const char *stop_reason;
+    double final_risk, grad_norm, param_norm, initial_risk;
+    json_t *verdict;
+    const char *verdict_label;
     const double *params;
     size_t n_params;
 };
@@ -290,6 +321,66 @@ struct store_run_filter {
     const char *verdict_label;
     enum store_run_order order;
 };
+/* The spurious filter of store_run_list_spurious (spurious.h states the rule): keep the runs
+ * whose flag is true (or false; null never matches), judged against `best`, the best evaluated
+ * risk of the objective (NaN when none), with relative tolerance tol_rel (≥ 0, finite). */
+enum store_spurious_mode { STORE_SPURIOUS_TRUE = 1, STORE_SPURIOUS_FALSE = 2 };
+struct store_spurious_filter {
+    enum store_spurious_mode mode;
+    double best;
+    double tol_rel;
+};
+
+/* ---- objectives and spurious minima (spurious.h states the rule) ---- */
+
+/* The best evaluated point of an objective: the finished run with the lowest finite final_risk
+ * over every experiment with the same objective key (only the experiment itself when its key is
+ * unknown); ties go to the older experiment, then the lower restart index. */
+struct store_best_run {
+    int found; /* 0: no finished run with a finite risk */
+    char run_id[STORE_ID_SIZE];
+    char experiment_id[STORE_ID_SIZE];
+    double final_risk;
+    int64_t experiments;                /* experiments sharing the key (≥ 1) */
+    char objective_key[STORE_KEY_SIZE]; /* of the asked experiment; "" when unknown */
+};
+
+/* Finished runs of one experiment by verdict label. */
+struct store_label_counts {
+    int64_t certified_minimum, likely_minimum, saddle, not_converged;
+    int64_t none;  /* no label yet */
+    int64_t other; /* a label this binary does not know */
+};
+
+/* One experiment's finished runs judged against the best point of its objective, all read in
+ * one transaction (a consistent snapshot). */
+struct store_spurious_stats {
+    struct store_best_run best;
+    int64_t finished; /* finished runs */
+    struct store_label_counts labels;
+    int64_t minima;            /* runs taken as minima (by label or, unlabeled, by grad_tol) */
+    int64_t minima_stationary; /* of those, unlabeled runs that stopped at grad_tol */
+    int64_t spurious;          /* flag true */
+    int64_t not_spurious;      /* flag false */
+};
+
+/* A finished run's end point, for analyses over many runs. */
+struct store_end_point {
+    char run_id[STORE_ID_SIZE];
+    int64_t index;
+    double final_risk;
+    char verdict_label[32]; /* "" when none (a longer label is cut) */
+};
+struct store_end_points {
+    size_t n;
+    size_t n_params;
+    struct store_end_point *items;
+    double *params;  /* n rows of n_params values (malloc'd) */
+    int64_t finished; /* finished runs of the experiment in the snapshot that was read */
+    int64_t skipped;  /* finished runs left out: no end point or not n_params values */
+    int truncated;   /* more than max_points finished runs have end points */
+};
+void store_end_points_free(struct store_end_points *p);
 
 void store_dataset_free(struct store_dataset *d);
 void store_architecture_free(struct store_architecture *a);
@@ -312,11 +403,15 @@ struct store_options {
      * NULL. */
     void (*log)(void *user, const char *msg);
     void *log_user;
+    /* SQLite only: the name of a registered sqlite3_vfs to open the files with; NULL = SQLite's
+     * default. Tests use it to inject storage faults (vfs_fault.h); production leaves it NULL. */
+    const char *vfs;
 };
 
 struct store;
 
-/* Open (creating if needed) and migrate the store at `location` ("sqlite:PATH" or PATH). opt may
+/* Open (creating if needed) and migrate the store at `location` ("sqlite:PATH", PATH or a
+ * postgres:// URL, optionally with basinlab's own parameter schema=NAME). opt may
  * be NULL for defaults. On failure *out is NULL and err (if errcap > 0) holds a sentence, e.g.
  * "database schema version 3 is newer than this binary's (1)" with STORE_ETOONEW. */
 int store_open(const char *location, const struct store_options *opt, struct store **out, char *err,
@@ -381,6 +476,20 @@ struct store_ops {
                         struct store_event_list **out);
 
     int (*metrics)(struct store *s, struct store_metrics *out);
+
+    int (*objective_best)(struct store *s, const char *experiment_id, struct store_best_run *out);
+    int (*run_list_spurious)(struct store *s, const char *experiment_id,
+                             const struct store_run_filter *f,
+                             const struct store_spurious_filter *sf, size_t limit,
+                             const char *cursor, struct store_run_list **out);
+    int (*experiment_spurious_stats)(struct store *s, const char *experiment_id, double tol_rel,
+                                     struct store_spurious_stats *out);
+    int (*experiment_end_points)(struct store *s, const char *experiment_id, size_t max_points,
+                                 size_t n_params, struct store_end_points **out);
+
+    int (*run_insert_finished)(struct store *s, const struct store_finished_run *r,
+                               char experiment_id_out[STORE_ID_SIZE],
+                               char run_id_out[STORE_ID_SIZE]);
 };
 
 struct store {
@@ -600,6 +709,52 @@ static inline int store_events_since(struct store *s, const char *experiment_id,
 static inline int store_metrics(struct store *s, struct store_metrics *out)
 {
     return s->ops->metrics(s, out);
+}
+
+/* The best evaluated point of experiment_id's objective (out->found = 0 when there is none). */
+static inline int store_objective_best(struct store *s, const char *experiment_id,
+                                       struct store_best_run *out)
+{
+    return s->ops->objective_best(s, experiment_id, out);
+}
+/* store_run_list with the spurious filter sf as well (keyset pagination as there: a cursor of
+ * this list is only valid with the same f and sf). */
+static inline int store_run_list_spurious(struct store *s, const char *experiment_id,
+                                          const struct store_run_filter *f,
+                                          const struct store_spurious_filter *sf, size_t limit,
+                                          const char *cursor, struct store_run_list **out)
+{
+    return s->ops->run_list_spurious(s, experiment_id, f, sf, limit, cursor, out);
+}
+/* The best point of the objective and the experiment's finished runs counted by label and by
+ * spurious flag, with the relative tolerance tol_rel (≥ 0, finite). */
+static inline int store_experiment_spurious_stats(struct store *s, const char *experiment_id,
+                                                  double tol_rel, struct store_spurious_stats *out)
+{
+    return s->ops->experiment_spurious_stats(s, experiment_id, tol_rel, out);
+}
+/* The end points of the experiment's finished runs, by restart index: at most max_points
+ * (1..STORE_MAX_RESTARTS; truncated = 1 when there are more), each of exactly n_params (≥ 1)
+ * values. Free with store_end_points_free. */
+static inline int store_experiment_end_points(struct store *s, const char *experiment_id,
+                                              size_t max_points, size_t n_params,
+                                              struct store_end_points **out)
+{
+    return s->ops->experiment_end_points(s, experiment_id, max_points, n_params, out);
+}
+
+/* One transaction: the experiment (status finished, restarts 1, the summary), its run 0
+ * (status finished, r->origin, the result and end point) and the events "run_finished" and
+ * "status" (finished). Unknown dataset or architecture: STORE_ENOTFOUND; a bad argument (origin
+ * trained, missing ids or spec, params NULL with n_params > 0): STORE_EINVAL. A backend without
+ * this operation answers STORE_EINVAL. */
+static inline int store_run_insert_finished(struct store *s, const struct store_finished_run *r,
+                                            char experiment_id_out[STORE_ID_SIZE],
+                                            char run_id_out[STORE_ID_SIZE])
+{
+    if (s->ops->run_insert_finished == NULL)
+        return STORE_EINVAL;
+    return s->ops->run_insert_finished(s, r, experiment_id_out, run_id_out);
 }
 
 #endif

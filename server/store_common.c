@@ -53,6 +53,7 @@ int store_http_status(int rc)
         return 400;
     case STORE_EBUSY:
     case STORE_EFULL:
+    case STORE_EIO: /* the disk refused a read or write: the request may succeed later */
         return 503;
     default:
         return 500;
@@ -115,11 +116,8 @@ int store_open(const char *location, const struct store_options *opt, struct sto
             snprintf(err, errcap, "no store location given");
         return STORE_EINVAL;
     }
-    if (strncmp(location, "postgres://", 11) == 0 || strncmp(location, "postgresql://", 13) == 0) {
-        if (err && errcap)
-            snprintf(err, errcap, "the PostgreSQL backend is not part of this build");
-        return STORE_EINVAL;
-    }
+    if (strncmp(location, "postgres://", 11) == 0 || strncmp(location, "postgresql://", 13) == 0)
+        return store__pg_open(location, opt, out, err, errcap);
     if (strncmp(location, sqlite_scheme, sizeof sqlite_scheme - 1) == 0)
         location += sizeof sqlite_scheme - 1;
     return store__sqlite_open(location, opt, out, err, errcap);

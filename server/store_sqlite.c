@@ -137,8 +137,8 @@ static int conn_open(struct sqlite_store *ss, sqlite3 **out, char *err, size_t e
     int rc, src;
 
     *out = NULL;
-    src = sqlite3_open_v2(ss->path, &db,
-                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    src = sqlite3_open_v2(
+        ss->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, ss->vfs);
     if (src != SQLITE_OK) {
         if (err && errcap)
             snprintf(err, errcap, "%s: %s", ss->path, db ? sqlite3_errmsg(db) : "cannot open");
@@ -246,13 +246,16 @@ int store_sq_bind_text(sqlite3_stmt *st, int idx, const char *s)
 int store_sq_bind_json(sqlite3_stmt *st, int idx, json_t *j)
 {
     char *text;
+    json_free_t json_free = NULL;
     if (!j)
         return store_sq_bind_rc(sqlite3_bind_null(st, idx));
     text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!text)
         return STORE_ENOMEM;
-    /* sqlite calls free(text) whether or not the bind succeeds. */
-    return store_sq_bind_rc(sqlite3_bind_text(st, idx, text, -1, free));
+    /* sqlite releases text whether or not the bind succeeds, with jansson's own deallocator:
+     * json_set_alloc_funcs may have pointed jansson away from malloc (tests do). */
+    json_get_alloc_funcs(NULL, &json_free);
+    return store_sq_bind_rc(sqlite3_bind_text(st, idx, text, -1, json_free));
 }
 
 int store_sq_bind_real(sqlite3_stmt *st, int idx, double v)
@@ -480,6 +483,7 @@ static void sq_close(struct store *s)
     pthread_mutex_destroy(&ss->mu);
     free(ss->idle);
     free(ss->path);
+    free(ss->vfs);
     free(ss);
 }
 
@@ -519,6 +523,8 @@ int store__sqlite_open(const char *path, const struct store_options *opt, struct
     }
     ss->idle = calloc((size_t)ss->max_idle, sizeof *ss->idle);
     rc = store__strdup(path, &ss->path);
+    if (rc == STORE_OK && opt && opt->vfs)
+        rc = store__strdup(opt->vfs, &ss->vfs);
     if (rc != STORE_OK || !ss->idle) {
         rc = STORE_ENOMEM;
         goto done;
@@ -1240,4 +1246,9 @@ static const struct store_ops sqlite_ops = {
     .event_append = sq_event_append,
     .events_since = sq_events_since,
     .metrics = sq_metrics,
+    .objective_best = store_sq_objective_best,
+    .run_list_spurious = store_sq_run_list_spurious,
+    .experiment_spurious_stats = store_sq_experiment_spurious_stats,
+    .experiment_end_points = store_sq_experiment_end_points,
+    .run_insert_finished = store_sq_run_insert_finished,
 };

@@ -14,6 +14,7 @@
 struct sqlite_store {
     struct store base; /* first: a struct store * is a struct sqlite_store * */
     char *path;
+    char *vfs; /* NULL = SQLite's default VFS */
     int busy_timeout_ms;
     int max_idle;
     int max_attempts;
@@ -96,6 +97,46 @@ int store_sq_run_get(struct store *s, const char *id, struct store_run **out);
 int store_sq_run_list(struct store *s, const char *experiment_id, const struct store_run_filter *f,
                       size_t limit, const char *cursor, struct store_run_list **out);
 int store_sq_run_params_get(struct store *s, const char *run_id, double **params, size_t *n);
+int store_sq_run_list_spurious(struct store *s, const char *experiment_id,
+                               const struct store_run_filter *f,
+                               const struct store_spurious_filter *sf, size_t limit,
+                               const char *cursor, struct store_run_list **out);
+
+/* store_sqlite_analysis.c: objectives, spurious counts, bulk end points. The spurious flag in
+ * SQL over a runs row (column prefix r, e.g. "r."), with the best risk and the relative
+ * tolerance as parameter placeholders (e.g. "?9", "?10"); spurious.c states the same rule in C:
+ * a finished run with a finite risk R taken as a minimum (labels certified_minimum /
+ * likely_minimum, or no label and stop_reason grad_tol) is spurious when R − best >
+ * tol·max(1, |R|) and R > tol·max(1, |R|) (not at risk 0); its flag is false when it is such a
+ * minimum that is not above (and a best is known) or its label is saddle / not_converged. */
+#define STORE_SQ_FINITE(r) "(" r "final_risk IS NOT NULL AND abs(" r "final_risk) < 9e999)"
+#define STORE_SQ_IS_MIN(r)                                                                         \
+    "(CASE WHEN " r "verdict_label IN ('certified_minimum', 'likely_minimum') THEN 1 "             \
+    "WHEN " r "verdict_label IS NULL AND " r "stop_reason = 'grad_tol' THEN 1 ELSE 0 END)"
+#define STORE_SQ_IS_NOT_MIN(r)                                                                     \
+    "(CASE WHEN " r "verdict_label IN ('saddle', 'not_converged') THEN 1 ELSE 0 END)"
+#define STORE_SQ_ABOVE(r, best, tol)                                                               \
+    "(CASE WHEN " r "final_risk - " best " > " tol " * max(1.0, abs(" r "final_risk)) AND " r      \
+    "final_risk > " tol " * max(1.0, abs(" r "final_risk)) THEN 1 ELSE 0 END)"
+#define STORE_SQ_FLAG_TRUE(r, best, tol)                                                           \
+    "(" r "status = 'finished' AND " STORE_SQ_FINITE(r) " AND " STORE_SQ_IS_MIN(                   \
+        r) " = 1 AND " STORE_SQ_ABOVE(r, best, tol) " = 1)"
+#define STORE_SQ_FLAG_FALSE(r, best, tol)                                                          \
+    "(" r "status = 'finished' AND " STORE_SQ_FINITE(r) " AND ((" STORE_SQ_IS_MIN(                 \
+        r) " = 1 AND " best                                                                        \
+           " IS NOT NULL AND " STORE_SQ_ABOVE(r, best,                                             \
+                                              tol) " = 0) OR " STORE_SQ_IS_NOT_MIN(r) " = 1))"
+
+int store_sq_objective_best(struct store *s, const char *experiment_id, struct store_best_run *out);
+int store_sq_experiment_spurious_stats(struct store *s, const char *experiment_id, double tol_rel,
+                                       struct store_spurious_stats *out);
+int store_sq_experiment_end_points(struct store *s, const char *experiment_id, size_t max_points,
+                                   size_t n_params, struct store_end_points **out);
+
+/* store_sqlite_finished.c */
+int store_sq_run_insert_finished(struct store *s, const struct store_finished_run *r,
+                                 char experiment_id_out[STORE_ID_SIZE],
+                                 char run_id_out[STORE_ID_SIZE]);
 
 /* store_sqlite_traj.c */
 int store_sq_trajectory_append(struct store *s, const char *run_id, const char *token,

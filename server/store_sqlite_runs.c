@@ -38,8 +38,10 @@
     "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'running'), "        \
     "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'finished'), "       \
     "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'failed'), "         \
-    "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'cancelled')"
+    "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'cancelled'), "      \
+    "e.objective_key"
 #define EXP_COL_SEQ 13
+#define EXP_COL_KEY 19
 
 static int read_experiment(sqlite3_stmt *st, struct store_experiment *e)
 {
@@ -73,6 +75,9 @@ static int read_experiment(sqlite3_stmt *st, struct store_experiment *e)
     e->progress.finished = store_sq_col_int(st, 16);
     e->progress.failed = store_sq_col_int(st, 17);
     e->progress.cancelled = store_sq_col_int(st, 18);
+    const unsigned char *key = sqlite3_column_text(st, EXP_COL_KEY);
+    if (key && strlen((const char *)key) < sizeof e->objective_key)
+        memcpy(e->objective_key, key, strlen((const char *)key) + 1);
 done:
     if (rc != STORE_OK)
         store__experiment_clear(e);
@@ -151,8 +156,12 @@ int store_sq_experiment_create(struct store *s, const struct store_experiment_ne
 {
     static const char sql[] =
         "INSERT INTO experiments (id, dataset_id, architecture_id, spec, restarts, seed, "
-        "idempotency_key, request_hash, created_at, updated_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)";
+        "idempotency_key, request_hash, created_at, updated_at, objective_key) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)";
+    /* without a key from the caller, the one 0002_objective_key.sql derives from the spec */
+    static const char derive_key[] =
+        "UPDATE experiments SET objective_key = "
+        "(SELECT k.objective_key FROM experiment_derived_keys k WHERE k.id = ?1) WHERE id = ?1";
     struct sqlite_store *ss = store_sq(s);
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -161,7 +170,9 @@ int store_sq_experiment_create(struct store *s, const struct store_experiment_ne
     int64_t now = store__now_ms();
 
     if (!e || !e->dataset_id || !e->architecture_id || !e->spec || e->restarts < 1 ||
-        e->restarts > STORE_MAX_RESTARTS || (e->idempotency_key && !e->request_hash)) {
+        e->restarts > STORE_MAX_RESTARTS || (e->idempotency_key && !e->request_hash) ||
+        (e->objective_key &&
+         (e->objective_key[0] == '\0' || strlen(e->objective_key) >= STORE_KEY_SIZE))) {
         rc = STORE_EINVAL;
         goto done;
     }
@@ -203,7 +214,18 @@ int store_sq_experiment_create(struct store *s, const struct store_experiment_ne
     if (rc == STORE_OK)
         rc = store_sq_bind_rc(sqlite3_bind_int64(st, 9, now));
     if (rc == STORE_OK)
+        rc = store_sq_bind_text(st, 10, e->objective_key);
+    if (rc == STORE_OK)
         rc = store_sq_step_done(ss, db, st, "experiment insert");
+    if (rc == STORE_OK && !e->objective_key) {
+        sqlite3_finalize(st);
+        st = NULL;
+        rc = store_sq_prepare(ss, db, derive_key, &st);
+        if (rc == STORE_OK)
+            rc = store_sq_bind_text(st, 1, id);
+        if (rc == STORE_OK)
+            rc = store_sq_step_done(ss, db, st, "experiment key");
+    }
     if (rc == STORE_OK)
         rc = insert_runs(ss, db, id, e);
     if (rc == STORE_OK)
@@ -1195,20 +1217,23 @@ done:
 
 /* Keyset conditions: by index, the cursor is (index); by risk, (risk key bits, index) where the
  * risk key is final_risk with unknown as +inf, so the order is total and stable. */
+/* ?8 the spurious filter (enum store_spurious_filter), ?9 the best risk, ?10 the tolerance. */
+#define RUN_LIST_SPURIOUS                                                                          \
+    "AND (?8 = 0 OR (?8 = 1 AND " STORE_SQ_FLAG_TRUE(                                              \
+        "r.", "?9", "?10") ") OR (?8 = 2 AND " STORE_SQ_FLAG_FALSE("r.", "?9", "?10") ")) "
 static const char run_list_by_index[] =
     "SELECT " RUN_COLS " FROM runs r WHERE r.experiment_id = ?1 "
     "AND (?2 IS NULL OR r.status = ?2) AND (?3 IS NULL OR r.verdict_label = ?3) "
-    "AND (?4 = 0 OR r.restart_index > ?5) "
-    "ORDER BY r.restart_index LIMIT ?6";
+    "AND (?4 = 0 OR r.restart_index > ?5) " RUN_LIST_SPURIOUS "ORDER BY r.restart_index LIMIT ?6";
 static const char run_list_by_risk[] =
     "SELECT " RUN_COLS " FROM runs r WHERE r.experiment_id = ?1 "
     "AND (?2 IS NULL OR r.status = ?2) AND (?3 IS NULL OR r.verdict_label = ?3) "
-    "AND (?4 = 0 OR (IFNULL(r.final_risk, 9e999), r.restart_index) > (?7, ?5)) "
+    "AND (?4 = 0 OR (IFNULL(r.final_risk, 9e999), r.restart_index) > (?7, ?5)) " RUN_LIST_SPURIOUS
     "ORDER BY IFNULL(r.final_risk, 9e999), r.restart_index LIMIT ?6";
 
 static int run_list_bind(sqlite3_stmt *st, const char *experiment_id,
-                         const struct store_run_filter *f, int has_cursor, const int64_t *key,
-                         size_t limit)
+                         const struct store_run_filter *f, const struct store_spurious_filter *sf,
+                         int has_cursor, const int64_t *key, size_t limit)
 {
     int rc = store_sq_bind_text(st, 1, experiment_id);
     if (rc == STORE_OK)
@@ -1228,6 +1253,12 @@ static int run_list_bind(sqlite3_stmt *st, const char *experiment_id,
         memcpy(&risk, &bits, sizeof risk);
         rc = store_sq_bind_rc(sqlite3_bind_double(st, 7, risk));
     }
+    if (rc == STORE_OK)
+        rc = store_sq_bind_rc(sqlite3_bind_int(st, 8, sf ? (int)sf->mode : 0));
+    if (rc == STORE_OK)
+        rc = store_sq_bind_real(st, 9, sf ? sf->best : NAN);
+    if (rc == STORE_OK)
+        rc = store_sq_bind_rc(sqlite3_bind_double(st, 10, sf ? sf->tol_rel : 0.0));
     return rc;
 }
 
@@ -1246,8 +1277,9 @@ static int run_list_cursor(sqlite3_stmt *st, const struct store_run_filter *f,
     return store__cursor_encode("rr", key, 2, out);
 }
 
-int store_sq_run_list(struct store *s, const char *experiment_id, const struct store_run_filter *f,
-                      size_t limit, const char *cursor, struct store_run_list **out)
+static int run_list(struct store *s, const char *experiment_id, const struct store_run_filter *f,
+                    const struct store_spurious_filter *sf, size_t limit, const char *cursor,
+                    struct store_run_list **out)
 {
     static const struct store_run_filter all = {-1, NULL, STORE_ORDER_INDEX};
     struct sqlite_store *ss = store_sq(s);
@@ -1263,7 +1295,9 @@ int store_sq_run_list(struct store *s, const char *experiment_id, const struct s
     l = calloc(1, sizeof *l);
     if (!l || !experiment_id || limit == 0 || limit > STORE_MAX_PAGE || f->status < -1 ||
         f->status >= STORE_RUN_STATUS_COUNT ||
-        (f->order != STORE_ORDER_INDEX && f->order != STORE_ORDER_FINAL_RISK)) {
+        (f->order != STORE_ORDER_INDEX && f->order != STORE_ORDER_FINAL_RISK) ||
+        (sf && ((sf->mode != STORE_SPURIOUS_TRUE && sf->mode != STORE_SPURIOUS_FALSE) ||
+                !isfinite(sf->tol_rel) || sf->tol_rel < 0))) {
         rc = l ? STORE_EINVAL : STORE_ENOMEM;
         goto done;
     }
@@ -1292,7 +1326,7 @@ int store_sq_run_list(struct store *s, const char *experiment_id, const struct s
         rc = store_sq_prepare(
             ss, db, f->order == STORE_ORDER_INDEX ? run_list_by_index : run_list_by_risk, &st);
     if (rc == STORE_OK)
-        rc = run_list_bind(st, experiment_id, f, has_cursor, key, limit);
+        rc = run_list_bind(st, experiment_id, f, sf, has_cursor, key, limit);
     if (rc != STORE_OK)
         goto done;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1324,6 +1358,25 @@ done:
     store_sq_release(ss, db);
     store_run_list_free(l);
     return rc;
+}
+
+int store_sq_run_list(struct store *s, const char *experiment_id, const struct store_run_filter *f,
+                      size_t limit, const char *cursor, struct store_run_list **out)
+{
+    return run_list(s, experiment_id, f, NULL, limit, cursor, out);
+}
+
+int store_sq_run_list_spurious(struct store *s, const char *experiment_id,
+                               const struct store_run_filter *f,
+                               const struct store_spurious_filter *sf, size_t limit,
+                               const char *cursor, struct store_run_list **out)
+{
+    if (!sf) {
+        if (out)
+            *out = NULL;
+        return STORE_EINVAL;
+    }
+    return run_list(s, experiment_id, f, sf, limit, cursor, out);
 }
 
 int store_sq_run_params_get(struct store *s, const char *run_id, double **params, size_t *n)

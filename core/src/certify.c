@@ -320,6 +320,11 @@ static void judge_bounds(basin_certificate *cert, int *decided)
             "region certificate: R - B = %.3g <= tol over %zu groups, all fits exact, "
             "margin %.3g",
             R - rg->bound, rg->n_groups, cert->margin);
+        size_t sep = 0;
+        for (size_t g = 0; g < rg->n_groups; g++)
+            sep += (size_t)!rg->groups[g].fit_attained;
+        if (sep > 0) /* logistic / cross-entropy: a minimum only up to the tolerance */
+            say(cert, "; %zu separable group(s): infimum 0 not attained", sep);
     } else if (ex->holds) {
         cert->label = BASIN_VERDICT_CERTIFIED_MINIMUM;
         cert->decided_by = BASIN_DECIDED_EXACT_ONE_HIDDEN_LAYER;
@@ -447,7 +452,9 @@ static int analyse(basin__cert_ctx *c, double *theta, basin_certificate *cert)
         cert->label = BASIN_VERDICT_NOT_CONVERGED;
         cert->decided_by = BASIN_DECIDED_STATIONARITY;
         say(cert, "not stationary: |grad R| = %.3g > %.3g%s", cert->grad_norm, gtol,
-            o->polish ? " after polish" : "");
+            !o->polish              ? ""
+            : cert->polish.accepted ? " after polish"
+                                    : " (polish tried, not accepted)");
         return BASIN_OK;
     }
     int decided;

@@ -36,13 +36,20 @@
 #include "net_int.h"
 
 #define SB 8 /* samples per block */
-#define JT 8 /* output units per forward register tile */
-#define IT 8 /* input units per back-propagation register tile */
+#define TS 4 /* register tiles: samples */
+#define TJ 4 /*                 output units */
+#define TI 4 /*                 input units */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #else
 #define ALWAYS_INLINE static inline
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define UNROLL _Pragma("GCC unroll 16")
+#else
+#define UNROLL
 #endif
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
@@ -148,13 +155,14 @@ size_t basin__lanes_scratch_len(const basin_net *net, size_t lw)
     plan pl;
     if (!net || !make_plan(net, &pl))
         return 0;
-    /* Wf, stage inputs, slopes, outputs, two error buffers, the block's input rows */
-    return pl.wf_len * lw + (pl.act_len + pl.sl_len + pl.k + 2 * pl.maxw) * SB * lw + pl.in0 * SB;
+    /* Wf, stage inputs, slopes, outputs, two error buffers; input rows and pre-activations */
+    return pl.wf_len * lw + (pl.act_len + pl.sl_len + pl.k + 2 * pl.maxw) * SB * lw +
+           (pl.in0 + pl.maxw) * SB;
 }
 
 /* Block buffers carved from the scratch. */
 typedef struct bufs {
-    double *wf, *act, *sl, *out, *d[2], *x;
+    double *wf, *act, *sl, *out, *d[2], *x, *pre;
 } bufs;
 
 static void carve(const plan *pl, size_t lw, double *scr, bufs *b)
@@ -166,6 +174,7 @@ static void carve(const plan *pl, size_t lw, double *scr, bufs *b)
     b->d[0] = b->out + pl->k * SB * lw;
     b->d[1] = b->d[0] + pl->maxw * SB * lw;
     b->x = b->d[1] + pl->maxw * SB * lw;
+    b->pre = b->x + pl->in0 * SB; /* lw = 1 only: pre-activations of one stage */
 }
 
 /* Wf[(i·out + j)·lw + l] = W[j][i] of lane l. */
@@ -181,58 +190,83 @@ ALWAYS_INLINE void transpose_weights(const plan *pl, const size_t lw, const doub
     }
 }
 
-/* Outputs j0..j0+jn of one sample: z = b + Σ_i W[j][i]·a_i (i ascending), then the activation.
- * a is the sample's input: scalars (scalar_in, shared by every lane) or [in][lw]. */
-ALWAYS_INLINE void fwd_tile(const stage *st, const size_t lw, const size_t jn, size_t j0,
-                            int scalar_in, const double *P, const double *w, const double *a,
-                            double *z, double *sl, double *pre)
+/* Forward tile: samples s0..s0+sn of the block × outputs j0..j0+jn.
+ *   z = b + Σ_i W[j][i]·a_i (i ascending), then h(z) = slope·z.
+ * a: the block's stage input, scalar rows [S][in] (scalar_in: shared by the lanes) or
+ * [S][in][lw]; z, sl: [S][out][lw]; pre (lw = 1, may be NULL): [S][out] pre-activations. */
+ALWAYS_INLINE void fwd_tile(const stage *st, const size_t lw, const size_t sn, const size_t jn,
+                            size_t s0, size_t j0, int scalar_in, const double *P, const double *w,
+                            const double *a, double *z, double *sl, double *pre)
 {
-    double acc[JT * BASIN__LANES];
+    double acc[TS * TJ * BASIN__LANES];
     const size_t in = st->in, out = st->out;
-    for (size_t jj = 0; jj < jn; jj++)
-        for (size_t l = 0; l < lw; l++)
-            acc[jj * lw + l] = st->has_bias ? P[(st->b_off + j0 + jj) * lw + l] : 0.0;
-    for (size_t i = 0; i < in; i++) {
-        const double *wi = w + (i * out + j0) * lw;
-        if (scalar_in) {
-            const double xi = a[i];
-            for (size_t jj = 0; jj < jn; jj++)
-                for (size_t l = 0; l < lw; l++)
-                    acc[jj * lw + l] = fma(wi[jj * lw + l], xi, acc[jj * lw + l]);
-        } else {
-            const double *ai = a + i * lw;
-            for (size_t jj = 0; jj < jn; jj++)
-                for (size_t l = 0; l < lw; l++)
-                    acc[jj * lw + l] = fma(wi[jj * lw + l], ai[l], acc[jj * lw + l]);
-        }
-    }
-    if (lw == 1 && pre)
-        for (size_t jj = 0; jj < jn; jj++)
-            pre[j0 + jj] = acc[jj];
-    if (!st->has_act) {
-        for (size_t jj = 0; jj < jn; jj++)
-            for (size_t l = 0; l < lw; l++)
-                z[(j0 + jj) * lw + l] = acc[jj * lw + l];
-        return;
-    }
-    const double sn = st->sn, sp = st->sp;
+    UNROLL
     for (size_t jj = 0; jj < jn; jj++)
         for (size_t l = 0; l < lw; l++) {
-            const double v = acc[jj * lw + l];
-            const double s = v > 0 ? sp : sn;
-            sl[(j0 + jj) * lw + l] = s;
-            z[(j0 + jj) * lw + l] = s * v;
+            const double b0 = st->has_bias ? P[(st->b_off + j0 + jj) * lw + l] : 0.0;
+            UNROLL
+            for (size_t ss = 0; ss < sn; ss++)
+                acc[(ss * TJ + jj) * lw + l] = b0;
         }
+    for (size_t i = 0; i < in; i++) {
+        const double *wi = w + (i * out + j0) * lw;
+        UNROLL
+        for (size_t ss = 0; ss < sn; ss++) {
+            if (scalar_in) {
+                const double xv = a[(s0 + ss) * in + i];
+                UNROLL
+                for (size_t jj = 0; jj < jn; jj++)
+                    for (size_t l = 0; l < lw; l++)
+                        acc[(ss * TJ + jj) * lw + l] =
+                            fma(wi[jj * lw + l], xv, acc[(ss * TJ + jj) * lw + l]);
+            } else {
+                const double *av = a + ((s0 + ss) * in + i) * lw;
+                UNROLL
+                for (size_t jj = 0; jj < jn; jj++)
+                    for (size_t l = 0; l < lw; l++)
+                        acc[(ss * TJ + jj) * lw + l] =
+                            fma(wi[jj * lw + l], av[l], acc[(ss * TJ + jj) * lw + l]);
+            }
+        }
+    }
+    const double sneg = st->sn, spos = st->sp;
+    UNROLL
+    for (size_t ss = 0; ss < sn; ss++) {
+        const size_t row = (s0 + ss) * out + j0;
+        UNROLL
+        for (size_t jj = 0; jj < jn; jj++)
+            for (size_t l = 0; l < lw; l++) {
+                const double v = acc[(ss * TJ + jj) * lw + l];
+                if (lw == 1 && pre)
+                    pre[row + jj] = v;
+                if (st->has_act) {
+                    const double s = v > 0 ? spos : sneg;
+                    sl[(row + jj) * lw + l] = s;
+                    z[(row + jj) * lw + l] = s * v;
+                } else {
+                    z[(row + jj) * lw + l] = v;
+                }
+            }
+    }
 }
 
-ALWAYS_INLINE void fwd_sample(const stage *st, const size_t lw, int scalar_in, const double *P,
-                              const double *w, const double *a, double *z, double *sl, double *pre)
+ALWAYS_INLINE void fwd_stage(const stage *st, const size_t lw, size_t S, int scalar_in,
+                             const double *P, const double *w, const double *a, double *z,
+                             double *sl, double *pre)
 {
-    size_t j0 = 0;
-    for (; j0 + JT <= st->out; j0 += JT)
-        fwd_tile(st, lw, JT, j0, scalar_in, P, w, a, z, sl, pre);
-    if (j0 < st->out)
-        fwd_tile(st, lw, st->out - j0, j0, scalar_in, P, w, a, z, sl, pre);
+    const size_t out = st->out;
+    size_t s0 = 0;
+    for (; s0 + TS <= S; s0 += TS) {
+        size_t j0 = 0;
+        for (; j0 + TJ <= out; j0 += TJ)
+            fwd_tile(st, lw, TS, TJ, s0, j0, scalar_in, P, w, a, z, sl, pre);
+        if (j0 < out)
+            fwd_tile(st, lw, TS, out - j0, s0, j0, scalar_in, P, w, a, z, sl, pre);
+    }
+    if (s0 < S)
+        for (size_t j0 = 0; j0 < out; j0 += TJ)
+            fwd_tile(st, lw, S - s0, out - j0 < TJ ? out - j0 : TJ, s0, j0, scalar_in, P, w, a, z,
+                     sl, pre);
 }
 
 /* Loss values into sum and output errors ∂ℓ/∂o / m (times the output activation's slope) into
@@ -279,136 +313,129 @@ ALWAYS_INLINE void block_loss(const plan *pl, const size_t lw, const bufs *b,
     }
 }
 
-/* gW[j][i0..i0+in_n) += Σ_s d_s[j]·a_s[i] over the block, each entry one fma per sample in
- * order; the in_n entries are independent chains, which hides the fma latency. */
-ALWAYS_INLINE void wgrad_tile(const stage *st, const size_t lw, const size_t in_n, size_t S,
-                              int scalar_in, size_t j, size_t i0, const double *a, const double *d,
-                              double *G)
+/* Weight-gradient tile: gW[j][i] += Σ_s d_s[j]·a_s[i] for j0..j0+jn × i0..i0+in_n over the S
+ * samples of the block, each entry one fma per sample in sample order (independent chains
+ * across the tile). */
+ALWAYS_INLINE void wgrad_tile(const stage *st, const size_t lw, const size_t jn, const size_t in_n,
+                              size_t S, size_t j0, size_t i0, int scalar_in, const double *a,
+                              const double *d, double *G)
 {
-    double g[IT * BASIN__LANES];
+    double g[TJ * TI * BASIN__LANES];
     const size_t in = st->in, out = st->out;
-    double *gp = G + (st->w_off + j * in + i0) * lw;
-    for (size_t q = 0; q < in_n * lw; q++)
-        g[q] = gp[q];
+    UNROLL
+    for (size_t jj = 0; jj < jn; jj++)
+        for (size_t q = 0; q < in_n * lw; q++)
+            g[jj * TI * lw + q] = G[(st->w_off + (j0 + jj) * in + i0) * lw + q];
     for (size_t s = 0; s < S; s++) {
-        const double *ds = d + (s * out + j) * lw;
-        if (scalar_in) {
-            const double *as = a + s * in + i0;
-            for (size_t ii = 0; ii < in_n; ii++)
-                for (size_t l = 0; l < lw; l++)
-                    g[ii * lw + l] = fma(ds[l], as[ii], g[ii * lw + l]);
-        } else {
-            const double *as = a + (s * in + i0) * lw;
-            for (size_t ii = 0; ii < in_n; ii++)
-                for (size_t l = 0; l < lw; l++)
-                    g[ii * lw + l] = fma(ds[l], as[ii * lw + l], g[ii * lw + l]);
-        }
+        const double *dv = d + (s * out + j0) * lw;
+        UNROLL
+        for (size_t jj = 0; jj < jn; jj++)
+            UNROLL
+        for (size_t ii = 0; ii < in_n; ii++)
+            for (size_t l = 0; l < lw; l++) {
+                const double av = scalar_in ? a[s * in + i0 + ii] : a[(s * in + i0 + ii) * lw + l];
+                g[(jj * TI + ii) * lw + l] = fma(dv[jj * lw + l], av, g[(jj * TI + ii) * lw + l]);
+            }
     }
-    for (size_t q = 0; q < in_n * lw; q++)
-        gp[q] = g[q];
+    UNROLL
+    for (size_t jj = 0; jj < jn; jj++)
+        for (size_t q = 0; q < in_n * lw; q++)
+            G[(st->w_off + (j0 + jj) * in + i0) * lw + q] = g[jj * TI * lw + q];
 }
 
-/* gb[j0..j0+jn) += Σ_s d_s[j] in sample order. */
-ALWAYS_INLINE void bgrad_tile(const stage *st, const size_t lw, const size_t jn, size_t S,
-                              size_t j0, const double *d, double *G)
+/* gb[j] += Σ_s d_s[j] in sample order. */
+ALWAYS_INLINE void bgrad(const stage *st, const size_t lw, size_t S, const double *d, double *G)
 {
-    double g[JT * BASIN__LANES];
-    double *gp = G + (st->b_off + j0) * lw;
-    for (size_t q = 0; q < jn * lw; q++)
-        g[q] = gp[q];
-    for (size_t s = 0; s < S; s++) {
-        const double *ds = d + (s * st->out + j0) * lw;
-        for (size_t q = 0; q < jn * lw; q++)
-            g[q] += ds[q];
-    }
-    for (size_t q = 0; q < jn * lw; q++)
-        gp[q] = g[q];
+    double *gb = G + st->b_off * lw;
+    for (size_t s = 0; s < S; s++)
+        for (size_t q = 0; q < st->out * lw; q++)
+            gb[q] += d[s * st->out * lw + q];
 }
 
-/* Gradient of one stage for a block: gb += Σ_s d_s, gW[j][i] += Σ_s d_s[j]·a_s[i], each entry
- * in sample order. a: scalar rows (scalar_in) or [S][in][lw]. */
 ALWAYS_INLINE void wgrad(const stage *st, const size_t lw, size_t S, int scalar_in, const double *a,
                          const double *d, double *G)
 {
     const size_t in = st->in, out = st->out;
-    if (st->has_bias) {
-        size_t j0 = 0;
-        for (; j0 + JT <= out; j0 += JT)
-            bgrad_tile(st, lw, JT, S, j0, d, G);
-        if (j0 < out)
-            bgrad_tile(st, lw, out - j0, S, j0, d, G);
-    }
-    if (lw == 1) {
-        /* vectorised over i; per entry still one fma per sample in order */
-        for (size_t j = 0; j < out; j++) {
-            double *g = G + st->w_off + j * in;
-            for (size_t s = 0; s < S; s++) {
-                const double dj = d[s * out + j];
-                const double *as = a + s * in;
-                for (size_t i = 0; i < in; i++)
-                    g[i] = fma(dj, as[i], g[i]);
-            }
-        }
-        return;
-    }
-    for (size_t j = 0; j < out; j++) {
+    if (st->has_bias)
+        bgrad(st, lw, S, d, G);
+    for (size_t j0 = 0; j0 < out; j0 += TJ) {
+        const size_t jn = out - j0 < TJ ? out - j0 : TJ;
         size_t i0 = 0;
-        if (scalar_in) {
-            for (; i0 + IT <= in; i0 += IT)
-                wgrad_tile(st, lw, IT, S, 1, j, i0, a, d, G);
-            if (i0 < in)
-                wgrad_tile(st, lw, in - i0, S, 1, j, i0, a, d, G);
-        } else {
-            for (; i0 + IT <= in; i0 += IT)
-                wgrad_tile(st, lw, IT, S, 0, j, i0, a, d, G);
-            if (i0 < in)
-                wgrad_tile(st, lw, in - i0, S, 0, j, i0, a, d, G);
-        }
+        if (jn == TJ && scalar_in)
+            for (; i0 + TI <= in; i0 += TI)
+                wgrad_tile(st, lw, TJ, TI, S, j0, i0, 1, a, d, G);
+        else if (jn == TJ)
+            for (; i0 + TI <= in; i0 += TI)
+                wgrad_tile(st, lw, TJ, TI, S, j0, i0, 0, a, d, G);
+        for (; i0 < in; i0 += TI)
+            wgrad_tile(st, lw, jn, in - i0 < TI ? in - i0 : TI, S, j0, i0, scalar_in, a, d, G);
     }
 }
 
-/* Errors of the stage's inputs for one sample: e_i = Σ_j W[j][i]·d_j (j ascending from 0),
- * times the slope of the activation below (sl != NULL). */
-ALWAYS_INLINE void bwd_tile(const stage *st, const size_t lw, const size_t in_n, size_t i0,
-                            const double *P, const double *d, const double *sl, double *e)
+/* Input-error tile: e_s[i] = slope_s[i]·Σ_j W[j][i]·d_s[j] (j ascending, from 0) for samples
+ * s0..s0+sn × inputs i0..i0+in_n; sl (the activation below) may be NULL. */
+ALWAYS_INLINE void bwd_tile(const stage *st, const size_t lw, const size_t sn, const size_t in_n,
+                            size_t s0, size_t i0, const double *P, const double *d,
+                            const double *sl, double *e)
 {
-    double acc[IT * BASIN__LANES];
+    double acc[TS * TI * BASIN__LANES];
     const size_t in = st->in, out = st->out;
-    for (size_t q = 0; q < in_n * lw; q++)
+    for (size_t q = 0; q < TS * TI * BASIN__LANES; q++)
         acc[q] = 0.0;
     for (size_t j = 0; j < out; j++) {
         const double *w = P + (st->w_off + j * in + i0) * lw;
-        const double *dj = d + j * lw;
-        for (size_t ii = 0; ii < in_n; ii++)
-            for (size_t l = 0; l < lw; l++)
-                acc[ii * lw + l] = fma(w[ii * lw + l], dj[l], acc[ii * lw + l]);
+        UNROLL
+        for (size_t ss = 0; ss < sn; ss++) {
+            const double *dv = d + ((s0 + ss) * out + j) * lw;
+            UNROLL
+            for (size_t ii = 0; ii < in_n; ii++)
+                for (size_t l = 0; l < lw; l++)
+                    acc[(ss * TI + ii) * lw + l] =
+                        fma(w[ii * lw + l], dv[l], acc[(ss * TI + ii) * lw + l]);
+        }
     }
-    if (sl)
+    UNROLL
+    for (size_t ss = 0; ss < sn; ss++) {
+        const size_t row = ((s0 + ss) * in + i0) * lw;
         for (size_t q = 0; q < in_n * lw; q++)
-            e[i0 * lw + q] = acc[q] * sl[i0 * lw + q];
-    else
-        for (size_t q = 0; q < in_n * lw; q++)
-            e[i0 * lw + q] = acc[q];
+            e[row + q] = sl ? acc[ss * TI * lw + q] * sl[row + q] : acc[ss * TI * lw + q];
+    }
 }
 
-ALWAYS_INLINE void bwd_sample(const stage *st, const size_t lw, const double *P, const double *d,
-                              const double *sl, double *e)
+ALWAYS_INLINE void bwd_stage(const stage *st, const size_t lw, size_t S, const double *P,
+                             const double *d, const double *sl, double *e)
 {
-    size_t i0 = 0;
-    for (; i0 + IT <= st->in; i0 += IT)
-        bwd_tile(st, lw, IT, i0, P, d, sl, e);
-    if (i0 < st->in)
-        bwd_tile(st, lw, st->in - i0, i0, P, d, sl, e);
+    const size_t in = st->in;
+    size_t s0 = 0;
+    for (; s0 + TS <= S; s0 += TS) {
+        size_t i0 = 0;
+        for (; i0 + TI <= in; i0 += TI)
+            bwd_tile(st, lw, TS, TI, s0, i0, P, d, sl, e);
+        if (i0 < in)
+            bwd_tile(st, lw, TS, in - i0, s0, i0, P, d, sl, e);
+    }
+    if (s0 < S)
+        for (size_t i0 = 0; i0 < in; i0 += TI)
+            bwd_tile(st, lw, S - s0, in - i0 < TI ? in - i0 : TI, s0, i0, P, d, sl, e);
 }
 
-/* Copy the block's samples at selection positions ≥ rec_from into ws->act (lw = 1). */
-static void record_input(basin_net_ws *ws, const plan *pl, const bufs *b, size_t s0, size_t S,
-                         size_t rec_from)
+/* Copy the layer values of the block's samples at selection positions ≥ rec_from into ws->act
+ * rows (lw = 1): the stage input for t = 0, the pre-activation and the activation output. */
+static void record_stage(basin_net_ws *ws, const stage *st, size_t t, const double *x,
+                         const double *pre, const double *z, size_t s0, size_t S, size_t rec_from)
 {
-    for (size_t s = 0; s < S; s++)
-        if (s0 + s >= rec_from)
-            memcpy(ws->act[0] + (s0 + s - rec_from) * pl->in0, b->x + s * pl->in0,
-                   pl->in0 * sizeof(double));
+    for (size_t s = 0; s < S; s++) {
+        if (s0 + s < rec_from)
+            continue;
+        size_t row = s0 + s - rec_from;
+        if (t == 0)
+            memcpy(ws->act[0] + row * st->in, x + s * st->in, st->in * sizeof(double));
+        memcpy(ws->act[st->dense_layer + 1] + row * st->out, pre + s * st->out,
+               st->out * sizeof(double));
+        if (st->has_act)
+            memcpy(ws->act[st->act_layer + 1] + row * st->out, z + s * st->out,
+                   st->out * sizeof(double));
+    }
 }
 
 /* One block of S samples starting at selection position s0. */
@@ -418,29 +445,23 @@ ALWAYS_INLINE void eval_block(const plan *pl, const size_t lw, const double *P, 
                               basin_net_ws *ws, size_t rec_from)
 {
     const size_t in0 = pl->in0;
+    const int rec = lw == 1 && ws && s0 + S > rec_from;
     for (size_t s = 0; s < S; s++) {
         const size_t smp = idx ? idx[s0 + s] : s0 + s;
         memcpy(b->x + s * in0, ds->x + smp * in0, in0 * sizeof(double));
     }
-    if (ws)
-        record_input(ws, pl, b, s0, S, rec_from);
     for (size_t t = 0; t < pl->n; t++) {
         const stage *st = &pl->st[t];
         const double *w = b->wf + st->wf_off * lw;
-        const size_t a_stride = t == 0 ? in0 : st->in * lw;
         const double *a = t == 0 ? b->x : b->act + st->a_off * SB * lw;
         double *z = t + 1 < pl->n ? b->act + pl->st[t + 1].a_off * SB * lw : b->out;
         double *sl = st->has_act ? b->sl + st->sl_off * SB * lw : NULL;
-        for (size_t s = 0; s < S; s++) {
-            const int rec = ws && s0 + s >= rec_from;
-            const size_t row = s0 + s - (rec ? rec_from : 0);
-            double *pre = rec ? ws->act[st->dense_layer + 1] + row * st->out : NULL;
-            fwd_sample(st, lw, t == 0, P, w, a + s * a_stride, z + s * st->out * lw,
-                       sl ? sl + s * st->out * lw : NULL, pre);
-            if (rec && st->has_act)
-                memcpy(ws->act[st->act_layer + 1] + row * st->out, z + s * st->out,
-                       st->out * sizeof(double));
-        }
+        if (t == 0)
+            fwd_stage(st, lw, S, 1, P, w, a, z, sl, rec ? b->pre : NULL);
+        else
+            fwd_stage(st, lw, S, 0, P, w, a, z, sl, rec ? b->pre : NULL);
+        if (rec)
+            record_stage(ws, st, t, b->x, b->pre, z, s0, S, rec_from);
     }
     block_loss(pl, lw, b, ds, idx, s0, S, loss, inv_m, G != NULL, sum);
     if (!G)
@@ -449,16 +470,14 @@ ALWAYS_INLINE void eval_block(const plan *pl, const size_t lw, const double *P, 
     for (size_t t = pl->n; t-- > 0;) {
         const stage *st = &pl->st[t];
         const double *d = b->d[cur];
-        const double *a = t == 0 ? b->x : b->act + st->a_off * SB * lw;
-        wgrad(st, lw, S, t == 0, a, d, G);
-        if (t == 0)
+        if (t == 0) {
+            wgrad(st, lw, S, 1, b->x, d, G);
             break;
+        }
+        wgrad(st, lw, S, 0, b->act + st->a_off * SB * lw, d, G);
         const stage *below = &pl->st[t - 1];
         const double *sl = below->has_act ? b->sl + below->sl_off * SB * lw : NULL;
-        double *e = b->d[1 - cur];
-        for (size_t s = 0; s < S; s++)
-            bwd_sample(st, lw, P, d + s * st->out * lw, sl ? sl + s * st->in * lw : NULL,
-                       e + s * st->in * lw);
+        bwd_stage(st, lw, S, P, d, sl, b->d[1 - cur]);
         cur = 1 - cur;
     }
 }

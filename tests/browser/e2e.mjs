@@ -207,6 +207,38 @@ async function contractViews(page, base, expId, runId, exp) {
   await page.unroute(`**/v1/runs/${runId}/function*`);
 }
 
+/** The dashboard's pure helpers, run in the page against hand-computed answers. */
+async function helperChecks(page) {
+  const r = await page.evaluate(async () => {
+    const charts = await import('/js/charts.js');
+    const submit = await import('/js/view_submit.js');
+    const out = {};
+    // logs -4, -4, -2 and -16 (a zero risk is floored at 1e-16): 4 bins of width 3.5 from -16
+    const hist = charts.logHistogram([1e-4, 1e-4, 1e-2, 0], { ids: ['a', 'b', 'c', 'd'], markedIds: new Set(['b', 'c']) });
+    out.hist = { counts: hist.counts, marked: hist.marked, lo: hist.lo, width: hist.width };
+    out.ticks = charts.niceTicks(-1.26, 1.22);
+    out.align = charts.alignSeries([{ x: [0, 2], y: [1, 2] }, { x: [1, 2], y: [5, 6] }]);
+    out.grid = charts.gridRows({ x0: [0, 1, 2], x1: [0, 1], values: [[1, 2], [3, 4], [5, 6]], region_ids: null }).values;
+    const owners = { '/architecture/layers': 'f-hidden', '/architecture/layers/3': 'f-x', '/optimizer': 'f-opt', '/optimizer/lr': 'f-lr' };
+    out.owner = [submit.ownerOf('/architecture/layers/3/units', owners), submit.ownerOf('/optimizer/lrx', owners), submit.ownerOf('/zzz', owners), submit.ownerOf('/optimizer/lr', owners)];
+    out.widths = submit.parseWidths(' 16, 8 ');
+    try {
+      submit.parseWidths('4 x');
+      out.widthsThrew = false;
+    } catch {
+      out.widthsThrew = true;
+    }
+    return out;
+  });
+  const eq = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  check('logHistogram bins log risks (zero floored at 1e-16) and counts the marked runs', eq(r.hist, { counts: [1, 0, 0, 3], marked: [0, 0, 0, 2], lo: -16, width: 3.5 }), JSON.stringify(r.hist));
+  check('niceTicks picks round steps', eq(r.ticks, [-1, -0.5, 0, 0.5, 1]), JSON.stringify(r.ticks));
+  check('alignSeries unions the x values with gaps as null', eq(r.align, [[0, 1, 2], [1, null, 2], [null, 5, 6]]), JSON.stringify(r.align));
+  check('gridRows transposes a column-major grid to rows along x1', eq(r.grid, [[1, 3, 5], [2, 4, 6]]), JSON.stringify(r.grid));
+  check('ownerOf maps a JSON Pointer to the field of its longest segment prefix', eq(r.owner, ['f-x', 'f-opt', null, 'f-lr']), JSON.stringify(r.owner));
+  check('parseWidths reads hidden widths and refuses non-numbers', eq(r.widths, [16, 8]) && r.widthsThrew, JSON.stringify(r.widths));
+}
+
 async function main() {
   if (!existsSync(binary)) throw new Error(`no server binary at ${binary} (set BASINLAB_BINARY)`);
   mkdirSync(shots, { recursive: true });
@@ -244,6 +276,7 @@ async function main() {
     await page.getByText('No experiments yet').waitFor();
     check('the list says there are no experiments yet', true);
     await shot(page, '01-list-empty');
+    await helperChecks(page);
 
     // 2. the form, driven from the keyboard where it matters; an invalid learning rate first
     await page.getByRole('link', { name: 'New experiment' }).first().click();
@@ -262,6 +295,10 @@ async function main() {
     check('the learning-rate field is marked invalid', (await page.getByLabel('Learning rate').getAttribute('aria-invalid')) === 'true');
     check('the invalid field has the focus', await page.evaluate(() => document.activeElement && document.activeElement.id === 'f-lr'));
     check('no other field got an error', (await page.locator('.field .err:not(:empty)').count()) === 1);
+    const unlabelled = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('form.submit input, form.submit select')).filter((el) => !el.labels.length && !el.getAttribute('aria-label')).map((el) => el.id || el.name),
+    );
+    check('every form control has a label', unlabelled.length === 0, unlabelled.join(','));
     await shot(page, '02-form-422');
 
     await page.getByLabel('Learning rate').fill('0.05');
@@ -299,6 +336,11 @@ async function main() {
     if (run.verdict) check('the verdict evidence shows the label', evidence.includes(run.verdict.label.replace('_', ' ')), evidence.slice(0, 200));
     else check('a run without a verdict says the verdict is pending', (await page.locator('#verdict-pending').count()) === 1);
     await page.locator('#traj canvas').first().waitFor();
+    const before = Number(await page.locator('#traj').getAttribute('data-series'));
+    await page.getByRole('button', { name: 'Plot trajectory' }).click();
+    await page.locator(`#traj[data-series="${before + 1}"]`).waitFor({ timeout: 10000 });
+    check('plotting the selected run adds its trajectory', (await page.locator(`#runs tr[data-run="${secondId}"] input[type=checkbox]`).isChecked()) === true);
+    check('the plotted runs are kept in the address', page.url().includes('plot='));
     await shot(page, '04-run');
 
     // 5. compare it with the best run
@@ -310,7 +352,7 @@ async function main() {
     check('the compare view shows both runs', cards === 2, String(cards));
     const hasCompare = (await fetch(`${base}/v1/compare?a=${secondId}&b=${api.summary.best_run_id}`)).status === 200;
     if (hasCompare) check('the path profile is drawn', (await page.locator('#path-chart canvas').count()) > 0);
-    else check('without /v1/compare the view says the comparison is unavailable', (await page.locator('.unavailable', { hasText: 'compare' }).count()) === 1);
+    else check('without a comparison from the server the view says it is unavailable', (await page.locator('#path-note .unavailable').count()) === 1);
     await shot(page, '05-compare');
 
     // 6. the dataset view with the run's function (2-D xor)
@@ -333,6 +375,11 @@ async function main() {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check('the experiment page fits a 420 px window', overflow <= 1, `overflows by ${overflow}px`);
     await shot(page, '07-narrow');
+    await page.goto(`${base}/#/new`);
+    await page.getByRole('heading', { name: 'New experiment' }).waitFor();
+    const formOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check('the form fits a 420 px window', formOverflow <= 1, `overflows by ${formOverflow}px`);
+    await shot(page, '07-narrow-form');
     await page.setViewportSize({ width: 1280, height: 800 });
 
     // 8. polling fallback: with the event stream blocked, progress still arrives via ETag polls
@@ -360,9 +407,17 @@ async function main() {
       if (r.url().endsWith(`/v1/experiments/${exp2.id}`) && r.status() === 304) notModified++;
     });
     await page.goto(`${base}/#/experiments/${exp2.id}`);
+    try {
+      await page.locator('.live.polling').waitFor({ timeout: 5000 });
+      await shot(page, '08-live-polling');
+    } catch {
+      /* finished before the first poll: nothing live to show */
+    }
     await page.locator('h1 .badge-finished').waitFor({ timeout: 90000 });
     await page.locator('.bar-label', { hasText: '6 / 6' }).first().waitFor({ timeout: 10000 });
     check('with the event stream blocked the page still follows the experiment to the end', true);
+    const modes = await page.locator('.live').getAttribute('data-modes');
+    check('a blocked event stream switches the page to polling', /stream,polling/.test(modes || ''), modes);
     check('the fallback polls with If-None-Match', conditional > 0, `${conditional} conditional GETs, ${notModified} answered 304`);
     await page.unroute('**/events*');
     await page.goto(`${base}/#/datasets/${exp2.dataset_id}?run=${(await (await fetch(`${base}/v1/experiments/${exp2.id}`)).json()).summary.best_run_id}`);
@@ -376,7 +431,27 @@ async function main() {
     const ids = await page.locator('tbody tr[data-id]').evaluateAll((rows) => rows.map((r) => r.dataset.id));
     check('the list shows the newest experiment first', ids[0] === exp2.id && ids[1] === expId, ids.join(','));
     check('the list shows both finished', (await page.locator('tbody .badge-finished').count()) === 2);
+    const bestCell = page.locator(`tbody tr[data-id="${expId}"] td.best-risk`).filter({ hasText: /\d/ });
+    await bestCell.waitFor({ timeout: 10000 });
+    const listed = await bestCell.textContent();
+    check('the list shows the best risk of an experiment', Math.abs(Number(listed) - best) <= 5e-3 * Math.abs(best) + 1e-12, `${listed} vs ${best}`);
     await shot(page, '09-list');
+
+    // 10. a CSV upload through the form (1-D regression, header line)
+    await page.goto(`${base}/#/new`);
+    await page.getByRole('heading', { name: 'New experiment' }).waitFor();
+    await page.getByLabel('CSV upload').check();
+    const csv = 'x,y\n' + Array.from({ length: 12 }, (_, i) => `${(i / 11) * 2 - 1},${Math.abs((i / 11) * 2 - 1)}`).join('\n') + '\n';
+    await page.getByLabel('CSV file').setInputFiles({ name: 'v.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    await page.getByLabel('First line is a header').selectOption('true');
+    await page.getByLabel('Input dimension').fill('1');
+    await page.getByLabel('Restarts (runs)').fill('3');
+    await page.getByLabel('Max steps per run').fill('300');
+    await page.getByRole('button', { name: 'Submit experiment' }).click();
+    await page.waitForURL(/#\/experiments\/ex_/, { timeout: 10000 });
+    const exp3 = await (await fetch(`${base}/v1/experiments/${decodeURIComponent(page.url().split('#/experiments/')[1])}`)).json();
+    const ds3 = await (await fetch(`${base}/v1/datasets/${exp3.dataset_id}`)).json();
+    check('a CSV uploaded through the form becomes the dataset', ds3.kind === 'csv' && ds3.n === 12, `${ds3.kind} n=${ds3.n}`);
 
     check('no script errors or CSP violations in the console', problems.length === 0, problems.join(' | '));
   } finally {

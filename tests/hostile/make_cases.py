@@ -13,17 +13,21 @@ One JSON object per line, replayed in order:
   method    request method (sent as is)
   path      request target as sent on the wire, query included (UTF-8 text); path_b64 when the
             target holds bytes that are not UTF-8
-  headers   [[name, value], ...] sent in order (duplicates allowed); Content-Length is added by
-            the replayer unless the case sets it or sets "chunked": true
+  headers   [[name, value], ...] sent in order (duplicates allowed); a value {"b64": ...} is
+            bytes; Content-Length is added by the replayer unless the case sets it or sets
+            "chunked": true (the body then goes out in chunked transfer coding)
+  no_body   the case's own Content-Length announces a body that is never sent
   body      UTF-8 text; body_b64 for arbitrary bytes; body_gen [[text, count], ...] for bodies
             too large to store: each text repeated count times, in order
   raw_b64   the whole request, bytes as sent (for malformed request lines and headers);
             raw_gen [[base64, count], ...] the same built from repeated pieces
   slow      {"interval_ms", "chunk"}: the body is sent `chunk` bytes at a time, one chunk per
             interval; meanwhile other clients must be answered promptly
-  expect    {"status": N (or "status_class": 4 for any 4xx),
+  timeout_ms  the answer must arrive within this time (default 30 s)
+  expect    {"status": N (or "status_class": 4 for any 4xx, or "status_in": [N, ...]),
              "problem": true when the answer must be problem+json (default: true for 4xx),
              "pointer": a JSON Pointer that must appear in errors[].pointer,
+             "pointer_prefix": some errors[].pointer must start with this,
              "detail_contains": text the problem's detail must contain (a query parameter),
              "header": {name: substring the response header must contain},
              "items": N — a 200 list answer must have N items,
@@ -51,7 +55,7 @@ def add(cid, method, path, expect, body=None, headers=None, **extra):
     ids.add(cid)
     c = {"id": cid, "method": method, "path": path}
     if headers is None:
-        headers = JSON if body is not None else []
+        headers = JSON if body is not None or "body_gen" in extra else []
     c["headers"] = headers
     if body is not None:
         if isinstance(body, bytes):
@@ -204,13 +208,13 @@ add("json-duplicate-key-nested", "POST", "/v1/architectures", e(400, ""),
     body='{"input_shape": [2], "layers": [{"type": "dense", "units": 1, "units": 2}]}')
 
 # deep nesting: refused before the (recursive) parser sees it
-add("nesting-100000-arrays", "POST", "/v1/architectures", e(400, ""),
+add("nesting-100000-arrays", "POST", "/v1/architectures", e(400),
     body_gen=[["[", 100000]])
-add("nesting-100000-objects", "POST", "/v1/datasets", e(400, ""),
+add("nesting-100000-objects", "POST", "/v1/datasets", e(400),
     body_gen=[["{\"a\":", 100000]])
-add("nesting-100000-balanced", "POST", "/v1/experiments", e(400, ""),
+add("nesting-100000-balanced", "POST", "/v1/experiments", e(400),
     body_gen=[["[", 100000], ["]", 100000]])
-add("nesting-65-in-field", "POST", "/v1/architectures", e(400, ""),
+add("nesting-65-in-field", "POST", "/v1/architectures", e(400),
     body='{"input_shape": [2], "x": ' + "[" * 64 + "]" * 64 + "}")
 # brackets inside strings do not count: this body is shallow, and its only fault is /x
 add("nesting-brackets-in-string", "POST", "/v1/architectures", e(422, "/x"),
@@ -219,7 +223,7 @@ add("nesting-brackets-in-string", "POST", "/v1/architectures", e(422, "/x"),
 add("nesting-63-in-unknown-field", "POST", "/v1/architectures", e(422, "/x"),
     body='{"input_shape": [2], "layers": [{"type": "dense", "units": 1}], "x": ' + "[" * 62 +
     "]" * 62 + "}")
-add("nesting-escaped-quote-trick", "POST", "/v1/architectures", e(400, ""),
+add("nesting-escaped-quote-trick", "POST", "/v1/architectures", e(400),
     body='{"a": "\\"", "b": ' + "[" * 70 + "]" * 70 + "}")
 
 # =========================================================================================
@@ -432,32 +436,33 @@ add("ds-inline-tiny-numbers-bad-y", "POST", D, e(422, "/y/0"),
 # 5. Datasets (text/csv): ragged rows, bad encodings, query options
 # =========================================================================================
 CSV_BAD = {
+    # the first row is numeric (no header is detected), the fault is in the second
     "ragged": b"1,2,3\n4,5\n",
     "ragged-long": b"1,2\n3,4,5\n",
     "invalid-utf8": b"1,2\n\xff\xfe,3\n",
     "invalid-utf8-header": b"a\xff,b\n1,2\n",
-    "overlong-utf8": b"\xc0\xaf,1\n",
+    "overlong-utf8": b"1,2\n\xc0\xaf,1\n",
     "nul-byte": b"1,2\n3,\x004\n",
     "nul-only": b"\x00\x00\x00",
     "bom-in-middle": b"1,2\n\xef\xbb\xbf3,4\n",
     "bom-twice": b"\xef\xbb\xbf\xef\xbb\xbf1,2\n",
-    "nan": b"nan,1\n2,3\n",
-    "inf": b"1,inf\n",
-    "minus-inf": b"1,-Infinity\n",
-    "overflow": b"1e999,1\n",
-    "hex": b"0x10,1\n",
+    "nan": b"1,2\nnan,1\n",
+    "inf": b"1,2\n1,inf\n",
+    "minus-inf": b"1,2\n1,-Infinity\n",
+    "overflow": b"1,2\n1e999,1\n",
+    "hex": b"1,2\n0x10,1\n",
     "comma-decimal": b"1;2\n\"1,5\";2\n",
-    "unterminated-quote": b"\"1,2\n3,4\n",
-    "quote-in-field": b"1,2\"3\n",
-    "junk-after-quote": b"\"1\"x,2\n",
+    "unterminated-quote": b"1,2\n\"1,2\n3,4\n",
+    "quote-in-field": b"1,2\n1,2\"3\n",
+    "junk-after-quote": b"1,2\n\"1\"x,2\n",
     "only-header": b"x,y\n",
     "only-newlines": b"\n\n\r\n",
     "single-column": b"1\n2\n",
     "text-cells": b"a,b\nc,d\n",
     "sql-cell": b"1,2\n'; DROP TABLE datasets; --,3\n",
-    "empty-cells": b"1,\n,2\n",
+    "empty-cells": b"1,2\n,2\n",
     "utf16": "1,2\n3,4\n".encode("utf-16"),
-    "long-cell": b"1" * 200 + b",2\n",
+    "long-cell": b"1,2\n" + b"1" * 200 + b",2\n",
     "cr-only-ragged": b"1,2\r3\r",
 }
 for name, raw in CSV_BAD.items():
@@ -484,6 +489,8 @@ CSV_Q = {
 }
 for name, (q, ptr) in CSV_Q.items():
     add(f"csv-query-{name}", "POST", D + q, e(422, ptr), body=CSV_OK, headers=CSV)
+add("csv-query-header-false-nan-first", "POST", D + "?header=false", e(422, ""), body=b"nan,1\n2,3\n",
+    headers=CSV)
 add("csv-empty-body", "POST", D, e(400), body=b"", headers=CSV)
 add("csv-charset-latin1", "POST", D, e(415), body=CSV_OK,
     headers=[["Content-Type", "text/csv; charset=iso-8859-1"]])
@@ -590,6 +597,14 @@ add("exp-seed-huge-int", "POST", X, e(400, ""),
     body='{"dataset_id": "${ds1}", "architecture_id": "${ar1}", "seed": 123456789012345678901234567890}')
 add("exp-l2-1e308-times-10", "POST", X, e(400, ""),
     body='{"dataset_id": "${ds1}", "architecture_id": "${ar1}", "l2": 1.8e308}')
+# work that the limits must bound before it starts: the population risk of a k × d teacher costs
+# k²·d to set up (16384³ ≈ 4·10¹² here); a parser-level refusal answers in microseconds
+STUDENT_16384 = {"input_shape": [16384], "layers": [{"type": "dense", "units": 1, "bias": False},
+                                                    {"type": "activation", "kind": "relu"},
+                                                    {"type": "sum"}]}
+add("exp-teacher-gaussian-huge-work", "POST", X, e(422, pointer_prefix="/dataset"),
+    body={"dataset": {"kind": "teacher_gaussian", "k": 16384, "d": 16384},
+          "architecture": STUDENT_16384, "restarts": 1, "max_steps": 1}, timeout_ms=5000)
 add("exp-many-errors-all-reported", "POST", X, e(422, "/max_steps"),
     body={"dataset": {"kind": "inline", "x": [[1]], "y": ["a"]}, "restarts": 0, "max_steps": -5,
           "optimizer": {"kind": "gd", "lr": -1}, "architecture": {"layers": []}})

@@ -380,15 +380,23 @@ static double exact_ref(basin_loss_kind kind, const double *th, const double *x,
     return f / N1;
 }
 
-static void exact_case(basin_loss_kind kind)
+static unsigned pattern1(const double *th, double xi)
 {
+    unsigned p = 0;
+    for (int j = 0; j < H1; j++)
+        p |= (th[j] * xi + th[H1 + j] > 0 ? 1u : 0u) << j;
+    return p;
+}
+
+/* th1: an interior local minimum (found once by search, digits exact); the checks below
+ * establish that here, then move off it. */
+static void exact_case(basin_loss_kind kind, const double *th1)
+{
+    static const int lab[N1] = {1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 0, 1, 1};
     double x[N1], y[N1];
     for (int i = 0; i < N1; i++) {
         x[i] = -1.0 + 2.0 * i / (N1 - 1);
-        if (kind == BASIN_LOSS_LOGISTIC)
-            y[i] = (x[i] > 0.2) != (i % 5 == 0); /* noisy threshold: not separable */
-        else
-            y[i] = fabs(x[i]) + (i % 3 == 0 ? 0.3 : -0.05);
+        y[i] = kind == BASIN_LOSS_LOGISTIC ? lab[i] : fabs(x[i]) + (i % 3 == 0 ? 0.3 : -0.05);
     }
     basin_layer_spec L[3];
     memset(L, 0, sizeof L);
@@ -409,19 +417,35 @@ static void exact_case(basin_loss_kind kind)
     memcpy(ds->x, x, sizeof x);
     memcpy(ds->y, y, sizeof y);
     basin_loss loss = {kind, 0.1};
-    /* kinks at −0.05, 0.1, 0.25: between grid points (spacing 2/19) */
-    double th[3 * H1 + 1] = {1, -1, 2, 0.05, 0.1, -0.5, 0.7, -0.4, 0.9, 0.1};
+    double E1 = exact_ref(kind, th1, x, y), th[3 * H1 + 1];
+    unsigned pats = 0;
+    for (int i = 1; i < N1; i++)
+        pats += pattern1(th1, x[i]) != pattern1(th1, x[i - 1]);
+    assert_true(pats >= 1);                         /* a kink inside the data */
+    assert_near(risk1(kind, th1, x, y), E1, 1e-11); /* θ1 minimises its region's problem */
     basin_certify_opts opts;
     basin_certify_defaults(&opts);
     opts.polish = 0;
     opts.probes = 0;
     basin_certificate *c = NULL;
+    memcpy(th, th1, sizeof th);
     assert_int_equal(basin_certify(net, ds, &loss, 0.0, th, &opts, &c), BASIN_OK);
-    double R = risk1(kind, th, x, y), E = exact_ref(kind, th, x, y);
-    assert_near(c->risk, R, 1e-14);
     assert_true(c->exact.applicable && c->exact.ran && c->exact.exact);
-    assert_near(c->exact.value, E, 1e-12);
-    assert_true(R > E + 1e-6);
+    assert_near(c->exact.value, E1, 1e-11);
+    assert_true(c->exact.holds);
+    assert_int_equal(c->label, BASIN_VERDICT_CERTIFIED_MINIMUM);
+    basin_certificate_free(c);
+    /* moved off: same sides (checked here), so the same convex problem, value E1 */
+    for (int i = 0; i < 3 * H1 + 1; i++)
+        th[i] = th1[i] + 1e-3 * sin(1.0 + 2.0 * i);
+    for (int i = 0; i < N1; i++)
+        assert_int_equal(pattern1(th, x[i]), pattern1(th1, x[i]));
+    double R = risk1(kind, th, x, y);
+    assert_near(exact_ref(kind, th, x, y), E1, 1e-11);
+    assert_int_equal(basin_certify(net, ds, &loss, 0.0, th, &opts, &c), BASIN_OK);
+    assert_near(c->risk, R, 1e-14);
+    assert_near(c->exact.value, E1, 1e-11);
+    assert_true(R > E1 + 1e-7);
     assert_true(c->exact.not_minimum);
     assert_non_null(c->descent);
     for (double eps = 1e-6; eps <= 1e-4; eps *= 10) {
@@ -431,14 +455,14 @@ static void exact_case(basin_loss_kind kind)
         assert_true(risk1(kind, t, x, y) < R);
     }
     basin_certificate_free(c);
-    /* polish: the convex solve keeps every side here, so it lands on E with ∇R = 0 */
+    /* polish: the convex solve keeps every side, so it lands on E1 with ∇R = 0 */
     opts.polish = 1;
     assert_int_equal(basin_certify(net, ds, &loss, 0.0, th, &opts, &c), BASIN_OK);
     assert_string_equal(c->polish.method, "one_hidden_layer_convex");
     assert_false(c->polish.pattern_changed);
     assert_true(c->grad_norm <= 1e-9);
-    assert_near(c->risk, E, 1e-12);
-    assert_near(risk1(kind, th, x, y), E, 1e-12);
+    assert_near(c->risk, E1, 1e-11);
+    assert_near(risk1(kind, th, x, y), E1, 1e-11);
     assert_int_equal(c->label, BASIN_VERDICT_CERTIFIED_MINIMUM);
     assert_true(c->exact.holds);
     basin_certificate_free(c);
@@ -449,13 +473,21 @@ static void exact_case(basin_loss_kind kind)
 static void test_exact_logistic(void **state)
 {
     (void)state;
-    exact_case(BASIN_LOSS_LOGISTIC);
+    static const double th1[3 * H1 + 1] = {
+        0.3213635462803488,  0.021254456936804556, 12.650310873251451, 1.1054734756586539,
+        1.146548708162026,   -8.5401742527853504,  1.0945815973326676, -0.71193698627533841,
+        0.39890464843958878, -0.32289169303690013};
+    exact_case(BASIN_LOSS_LOGISTIC, th1);
 }
 
 static void test_exact_huber(void **state)
 {
     (void)state;
-    exact_case(BASIN_LOSS_HUBER);
+    static const double th1[3 * H1 + 1] = {
+        -0.32145315718278861, -1.2588876072704933,  -0.91548301976697311,  1.7153125625930947,
+        1.2882859827934763,   0.018010333721647159, 0.0027155185657136037, -0.82053989620771606,
+        2.2196966527094459,   1.0291212726881043};
+    exact_case(BASIN_LOSS_HUBER, th1);
 }
 
 static void test_logistic_groups(void **state)

@@ -149,6 +149,11 @@ export function follow(expId, { onEvent, onExperiment, onMode, pollMs = 1500 } =
     startPolling();
   } else {
     es = new EventSource(`${url}/events`);
+    let opened = false;
+    es.onopen = () => {
+      opened = true;
+      errors = 0;
+    };
     if (onMode) onMode('stream');
     const handle = (type) => (ev) => {
       errors = 0;
@@ -175,8 +180,11 @@ export function follow(expId, { onEvent, onExperiment, onMode, pollMs = 1500 } =
       // forever, so look at the experiment first.
       const exp = await refresh();
       if (exp && TERMINAL.has(exp.status)) return finish();
+      // A stream that never opened (blocked by a proxy, refused) will not start working by
+      // retrying: poll at once. One that worked and dropped is resumed by EventSource itself
+      // (Last-Event-ID), unless it keeps failing.
       errors++;
-      if (!es || es.readyState === EventSource.CLOSED || errors >= 3) startPolling();
+      if (!opened || !es || es.readyState === EventSource.CLOSED || errors >= 3) startPolling();
     };
   }
   refresh().then((exp) => {

@@ -67,8 +67,12 @@ export function logHistogram(values, { bins = 40, ids = null, markedIds = null }
     marks.push(!!(markedIds && ids && markedIds.has(ids[i])));
   });
   if (!logs.length) return { centers: [], counts: [], marked: [], edges: [], lo: 0, width: 1 };
-  let lo = Math.min(...logs);
-  let hi = Math.max(...logs);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const l of logs) {
+    if (l < lo) lo = l;
+    if (l > hi) hi = l;
+  }
   if (hi - lo < 1e-9) {
     lo -= 0.5;
     hi += 0.5;
@@ -119,7 +123,7 @@ function markersPlugin(getMarkers) {
 /**
  * Histogram of final risks (log axis) with basins marked: a line per basin at its risk (red and
  * labelled "S" when spurious), and the runs that belong to spurious basins stacked in red.
- * Returns {update(values, ids, basins)} and destroy().
+ * Returns {update(values, ids, basins, flaggedIds)} and destroy().
  */
 export function riskHistogram(container, { height = 240 } = {}) {
   let basins = [];
@@ -154,9 +158,10 @@ export function riskHistogram(container, { height = 240 } = {}) {
   };
   const api = {
     bins: null,
-    update(values, ids, newBasins) {
+    update(values, ids, newBasins, flaggedIds = null) {
       basins = newBasins || [];
-      const spuriousIds = new Set();
+      // runs in spurious basins: the basins' member lists, plus runs flagged spurious themselves
+      const spuriousIds = new Set(flaggedIds || []);
       for (const b of basins) if (b.spurious && Array.isArray(b.member_run_ids)) b.member_run_ids.forEach((id) => spuriousIds.add(id));
       const hist = logHistogram(values, { ids, markedIds: spuriousIds });
       api.bins = hist;

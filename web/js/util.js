@@ -56,11 +56,11 @@ export function pct(v, digits = 1) {
   return `${(100 * v).toFixed(digits)}%`;
 }
 
-/** "12% [8–17%]" for a share with its confidence interval (either part may be missing). */
+/** "12.0% [8–17%]" for a share with its confidence interval (either part may be missing). */
 export function shareWithCi(share, ci) {
   if (share === null || share === undefined) return '—';
   if (Array.isArray(ci) && ci.length === 2 && ci[0] !== null && ci[1] !== null)
-    return `${pct(share)} [${pct(ci[0])}–${pct(ci[1])}]`;
+    return `${pct(share)} [${(100 * ci[0]).toFixed(0)}–${(100 * ci[1]).toFixed(0)}%]`;
   return pct(share);
 }
 

@@ -44,7 +44,7 @@ export function mountCompare(root, route) {
   const runsEl = h('div', { class: 'cards', id: 'compare-runs' });
   const numbersEl = h('div', { class: 'cards', id: 'compare-numbers' });
   const chartEl = h('div', { class: 'chart', id: 'path-chart' });
-  const chartNote = h('div', {});
+  const chartNote = h('div', { id: 'path-note' });
   setChildren(
     root,
     h('h1', {}, 'Compare runs'),

@@ -51,6 +51,8 @@ export function mountExperiment(root, route) {
   let basins = null; // array once loaded
   let basinsState = 'loading';
   const risks = new Map(); // run id → final risk of finished runs
+  const flagged = new Set(); // runs whose own view says spurious
+  const runIndex = new Map(); // run id → index, for labels
   let runsTruncated = false;
   let follower = null;
   let trajChart = null;
@@ -177,14 +179,16 @@ export function mountExperiment(root, route) {
   function drawHistogram() {
     const ids = Array.from(risks.keys());
     const vals = ids.map((k) => risks.get(k));
-    hist.update(vals, ids, basins || []);
+    hist.update(vals, ids, basins || [], flagged);
     const n = vals.length;
+    histEl.classList.toggle('hidden', n === 0);
     let text = `${n} finished run${n === 1 ? '' : 's'}`;
     if (runsTruncated) text += ` (the first ${MAX_HIST_RUNS} by risk)`;
     if (basins && basins.length) {
       const sp = basins.filter((b) => b.spurious).length;
       text += `. Lines mark the ${basins.length} basins (B = basin, S = spurious basin, in red); red bars are runs in spurious basins.`;
       if (!sp) text += ' No basin is spurious.';
+      if (basins.some((b) => b.membersTruncated)) text += ' (Some member lists could not be loaded in full; red bars may undercount.)';
     } else {
       text += '. Basins are not marked: ' + (basinsState === 'unavailable' ? 'the server does not provide them.' : 'not computed yet.');
     }
@@ -196,7 +200,11 @@ export function mountExperiment(root, route) {
     try {
       const { items, truncated } = await getAllPages(`${base}/runs`, { status: 'finished', order: 'final_risk' }, { maxItems: MAX_HIST_RUNS });
       if (destroyed) return;
-      for (const r of items) if (r.final_risk !== null) risks.set(r.id, r.final_risk);
+      for (const r of items) {
+        runIndex.set(r.id, r.index);
+        if (r.final_risk !== null) risks.set(r.id, r.final_risk);
+        if (r.spurious && r.spurious.flag) flagged.add(r.id);
+      }
       runsTruncated = truncated;
       drawHistogram();
       if (!plotted) drawTrajectories();
@@ -213,16 +221,34 @@ export function mountExperiment(root, route) {
       basins = data.basins || [];
       basinsState = 'ok';
       renderBasins(data);
+      await completeMembers();
     } catch (e) {
       if (destroyed) return;
       basins = null;
-      basinsState = e instanceof ApiError && (e.status === 404 || e.status === 405) ? 'unavailable' : 'error';
+      basinsState = e instanceof ApiError && (e.status === 405 || e.status === 501 || (e.status === 404 && /no resource at this path/.test(e.detail))) ? 'unavailable' : 'error';
       if (e instanceof ApiError && e.status === 409)
         setChildren(basinsEl, h('p', { class: 'note' }, `Basins are computed once the runs are done (${e.detail}).`));
-      else setChildren(basinsEl, unavailable(`Basins are not available from this server: GET ${base}/basins failed`, e));
+      else if (basinsState === 'unavailable') setChildren(basinsEl, unavailable(`Basins are not available from this server: GET ${base}/basins failed`, e));
+      else setChildren(basinsEl, unavailable('The basins could not be computed', e));
     }
     drawHistogram();
     if (!plotted) drawTrajectories();
+  }
+
+  // The basins answer may list only the first members of a large basin; the histogram needs all
+  // members of the spurious ones, so fetch the rest from the basin's member list.
+  async function completeMembers() {
+    for (const b of basins) {
+      const listed = Array.isArray(b.member_run_ids) ? b.member_run_ids.length : 0;
+      if (!b.spurious || !(b.count > listed)) continue;
+      try {
+        const { items } = await getAllPages(`${base}/basins/${encodeURIComponent(b.index)}/members`, {}, { maxItems: MAX_HIST_RUNS });
+        b.member_run_ids = items.map((it) => (typeof it === 'string' ? it : it.id || it.run_id)).filter(Boolean);
+      } catch {
+        b.membersTruncated = true;
+      }
+      if (destroyed) return;
+    }
   }
 
   function renderBasins(data) {
@@ -288,6 +314,7 @@ export function mountExperiment(root, route) {
       pageLabel.textContent = `page ${runPage + 1}`;
       if (!changed && runsItems.length) return;
       runsItems = data.items;
+      for (const r of runsItems) runIndex.set(r.id, r.index);
       renderRuns();
     } catch (e) {
       if (!destroyed) setChildren(runsNote, unavailable('The runs could not be loaded', e));
@@ -421,12 +448,14 @@ export function mountExperiment(root, route) {
       }
     }
     blocks.push(h('h3', {}, 'Spurious?'));
-    if (sp && sp.flag !== undefined) {
+    if (sp && sp.flag === true) {
       blocks.push(
-        sp.flag
-          ? h('p', {}, h('span', { class: 'badge badge-spurious' }, 'spurious'), ' risk exceeds that of ', sp.witness_run_id ? h('a', { href: runHash(sp.witness_run_id) }, shortId(sp.witness_run_id)) : 'a better run', ` by ${num(sp.gap)}.`)
-          : h('p', {}, 'Not spurious: no run found a lower risk beyond the tolerance.'),
+        h('p', {}, h('span', { class: 'badge badge-spurious' }, 'spurious'), ' risk exceeds that of ', sp.witness_run_id ? h('a', { href: runHash(sp.witness_run_id) }, shortId(sp.witness_run_id)) : 'a better run', ` by ${num(sp.gap)}${sp.basis ? ` (judged by ${sp.basis})` : ''}.`),
       );
+    } else if (sp && sp.flag === false) {
+      blocks.push(h('p', {}, `Not spurious: no run found a lower risk beyond the tolerance${sp.tol !== undefined && sp.tol !== null ? ` (${num(sp.tol)})` : ''}.`));
+    } else if (sp && sp.flag === null) {
+      blocks.push(h('p', { class: 'note' }, 'Undecided: this end point is not known to be a minimum, so it cannot be called a spurious one.'));
     } else {
       blocks.push(h('p', { class: 'note' }, 'Pending: the server has not compared this end point with the other runs yet.'));
     }
@@ -480,7 +509,8 @@ export function mountExperiment(root, route) {
       trajNote.textContent = results.some((x) => x.e) ? `Trajectories could not be loaded: ${results.find((x) => x.e).e.message}` : 'The selected runs have no trajectory points yet.';
       return;
     }
-    const runs = ok.map((x) => ({ label: `run ${x.rid.slice(-6)}${risks.has(x.rid) ? ` (${risk(risks.get(x.rid))})` : ''}`, points: x.t.points }));
+    const name = (rid) => (runIndex.has(rid) ? `run #${runIndex.get(rid)}` : `run …${rid.slice(-6)}`);
+    const runs = ok.map((x) => ({ label: `${name(x.rid)}${risks.has(x.rid) ? ` (${risk(risks.get(x.rid))})` : ''}`, points: x.t.points }));
     trajChart = trajectoryChart(trajEl, runs);
     const down = ok.filter((x) => x.t.downsampled);
     trajNote.textContent =
@@ -510,6 +540,7 @@ export function mountExperiment(root, route) {
     },
     onEvent(type, data) {
       if (type === 'run_finished' && data) {
+        if (data.index !== undefined) runIndex.set(data.run_id, data.index);
         if (data.status === 'finished' && data.final_risk !== null && data.final_risk !== undefined) risks.set(data.run_id, data.final_risk);
         if (exp && data.progress) {
           exp.progress = { ...exp.progress, ...data.progress };
@@ -524,6 +555,7 @@ export function mountExperiment(root, route) {
     },
     onMode(m) {
       mode = m;
+      liveEl.dataset.modes = liveEl.dataset.modes ? `${liveEl.dataset.modes},${m}` : m;
       liveEl.className = `live ${mode}`;
       liveEl.textContent = mode === 'stream' ? 'live (events)' : mode === 'polling' ? 'live (polling)' : 'up to date';
       if (mode === 'done') {

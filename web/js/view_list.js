@@ -15,7 +15,7 @@ function summaryCells(e) {
   const verdicts = s.label_counts || s.verdicts;
   const anyVerdict = verdicts && Object.values(verdicts).some((n) => n > 0);
   return [
-    h('td', { class: 'num' }, risk(s.best_risk)),
+    h('td', { class: 'num best-risk' }, risk(s.best_risk)),
     h(
       'td',
       { class: 'num', title: hasShare ? 'share of runs that ended in a spurious minimum, with its confidence interval' : 'no spurious-minimum analysis from the server yet' },
@@ -39,7 +39,7 @@ function row(e) {
     h('td', {}, badge(e.status)),
     h('td', {}, bar),
     ...summaryCells(e),
-    h('td', { class: 'hide-narrow mono' }, datasetText(e)),
+    h('td', { class: 'hide-narrow mono' }, e.dataset_id ? h('a', { href: `#/datasets/${encodeURIComponent(e.dataset_id)}` }, datasetText(e)) : ''),
   );
 }
 

@@ -94,7 +94,7 @@ export function mountSubmit(root) {
     add('genNoise', 'f-gen-noise', 'Noise', numInput({ value: '0.05', min: 0 })),
     add('genSeed', 'f-gen-seed', 'Data seed', numInput({ value: '1', min: 0, step: 1 })),
     add('genClasses', 'f-gen-classes', 'Classes', numInput({ value: '3', min: 2, step: 1 })),
-    add('genDim', 'f-gen-dim', 'Input dimension of the blobs', numInput({ value: '2', min: 1, step: 1 })),
+    add('genDim', 'f-gen-dim', 'Blob dimension', numInput({ value: '2', min: 1, step: 1 })),
   );
   const csvFields = h(
     'div',
