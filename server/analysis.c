@@ -867,7 +867,9 @@ static int function_2d(struct evaluator *ev, const basin_dataset *ds, size_t nx,
                 json_decref(rr);
                 rr = NULL;
             }
-        if (json_array_append_new(values, vr) != 0 || json_array_append_new(regions, rr) != 0) {
+        int bad = json_array_append_new(values, vr) != 0;
+        bad |= json_array_append_new(regions, rr) != 0; /* both steal their value */
+        if (bad) {
             rc = BASIN_ENOMEM;
             goto done;
         }

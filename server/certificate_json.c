@@ -69,10 +69,10 @@ static json_t *polish_json(struct jb *b, const basin_cert_polish *p)
     set(b, o, "iterations", json_integer((json_int_t)p->iterations));
     set(b, o, "moved", real(p->moved));
     set(b, o, "pattern_changed", json_boolean(p->pattern_changed));
-    set(b, o, "risk_before", real(p->risk_before));
-    set(b, o, "risk_after", real(p->risk_after));
-    set(b, o, "grad_before", real(p->grad_before));
-    set(b, o, "grad_after", real(p->grad_after));
+    set(b, o, "risk_before", p->ran ? real(p->risk_before) : json_null());
+    set(b, o, "risk_after", p->ran ? real(p->risk_after) : json_null());
+    set(b, o, "grad_before", p->ran ? real(p->grad_before) : json_null());
+    set(b, o, "grad_after", p->ran ? real(p->grad_after) : json_null());
     return o;
 }
 

@@ -188,15 +188,6 @@ static int basins_load(struct request *req, struct reply *rep, const char *id,
     return rc;
 }
 
-static json_t *labels_json(const struct store_label_counts *c)
-{
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "certified_minimum",
-                     (json_int_t)c->certified_minimum, "likely_minimum",
-                     (json_int_t)c->likely_minimum, "saddle", (json_int_t)c->saddle,
-                     "not_converged", (json_int_t)c->not_converged, "none", (json_int_t)c->none,
-                     "other", (json_int_t)c->other);
-}
-
 static json_t *basin_json(const struct analysis_basins *bs, size_t index, double tol_rel,
                           const struct store_best_run *best)
 {
@@ -232,7 +223,7 @@ static json_t *basin_json(const struct analysis_basins *bs, size_t index, double
     set(o, "func_tol", view_real(b->func_tol), &ok);
     set(o, "max_func_dist", view_real(b->max_func_dist), &ok);
     set(o, "max_risk_gap", view_real(b->max_risk_gap), &ok);
-    set(o, "label_counts", labels_json(&b->labels), &ok);
+    set(o, "label_counts", spurious_labels_json(&b->labels), &ok);
     set(o, "spurious", known ? json_boolean(spurious) : json_null(), &ok);
     set(o, "witness_run_id", spurious ? json_string(best->run_id) : json_null(), &ok);
     set(o, "gap", known ? view_real(R - best->final_risk) : json_null(), &ok);

@@ -37,6 +37,7 @@
 #include "basin/teacher.h"
 #include "ids.h"
 #include "records.h"
+#include "spurious.h"
 
 enum {
     IDEMPOTENCY_KEY_MAX = 200,
@@ -75,12 +76,16 @@ static int count_into(json_t *obj, const char *key)
 
 /* {"best_risk", "best_run_id", "stop_reasons": {reason: count} | null, "verdicts": {label:
  * count} | null}: computed from the runs on each GET (the counts only when the experiment has at
- * most SUMMARY_SCAN_MAX runs). A summary stored by someone else (store_experiment_set_summary)
- * is laid over it. *store_rc receives a store failure. */
+ * most SUMMARY_SCAN_MAX runs), plus the spurious fields of spurious_summary_into (label counts,
+ * spurious count and share with its Wilson interval, the objective's best point: one store
+ * call, counted in SQL over every finished run). A summary stored by someone else
+ * (store_experiment_set_summary) is laid over it. *store_rc receives a store failure. */
 static int summary_json(struct store *st, const struct store_experiment *e, json_t **out,
                         int *store_rc)
 {
     struct store_run_list *l = NULL, *best = NULL;
+    struct store_spurious_stats sp;
+    double tol_rel = spurious_tol_rel(e->spec);
     struct store_run_filter all = {
         .status = -1, .verdict_label = NULL, .order = STORE_ORDER_FINAL_RISK};
     struct store_run_filter fin = {
@@ -130,6 +135,12 @@ static int summary_json(struct store *st, const struct store_experiment *e, json
         rc = BASIN_ENOMEM;
         goto done;
     }
+    *store_rc = store_experiment_spurious_stats(st, e->id, tol_rel, &sp);
+    if (*store_rc != STORE_OK)
+        goto done;
+    rc = spurious_summary_into(o, &sp, tol_rel);
+    if (rc != BASIN_OK)
+        goto done;
     if (json_is_object(e->summary) && json_object_update(o, e->summary) != 0) {
         rc = BASIN_ENOMEM;
         goto done;
@@ -558,6 +569,9 @@ int h_experiments_create(struct request *req, struct reply *rep)
     if (rc != BASIN_OK)
         goto done;
 
+    char okey[STORE_KEY_SIZE];
+    if (spurious_objective_key(canon, ds_id, ar_id, okey, sizeof okey) != BASIN_OK)
+        okey[0] = '\0'; /* the store derives it from the spec where it can */
     struct store_experiment_new ne = {.dataset_id = ds_id,
                                       .architecture_id = ar_id,
                                       .spec = canon,
@@ -565,7 +579,8 @@ int h_experiments_create(struct request *req, struct reply *rep)
                                       .seed = exp->train.seed,
                                       .run_seeds = NULL,
                                       .idempotency_key = key,
-                                      .request_hash = key != NULL ? hash : NULL};
+                                      .request_hash = key != NULL ? hash : NULL,
+                                      .objective_key = okey[0] != '\0' ? okey : NULL};
     src = store_experiment_create(app->store, &ne, ex_id, &existed);
     if (src == STORE_ECONFLICT && key != NULL) {
         rc = reply_problem(rep, 409, "Idempotency-Key reused",
@@ -720,11 +735,13 @@ int h_experiments_runs(struct request *req, struct reply *rep)
     static const char *const orders[] = {"index", "final_risk"};
     static const char *const statuses[] = {"any",      "queued", "running",
                                            "finished", "failed", "cancelled"};
+    static const char *const spurious_choices[] = {"any", "true", "false"};
     struct app *app = req->app;
     struct store_run_list *l = NULL;
+    struct spurious_context ctx;
     json_t *items = NULL;
     const char *id = NULL, *cursor = NULL;
-    size_t limit = 0, order = 0, which = 0;
+    size_t limit = 0, order = 0, which = 0, spurious = 0;
     int rc = experiment_id_or_reply(req, rep, &id);
     if (rc == BASIN_OK)
         rc = page_params_or_reply(req, rep, &limit, &cursor);
@@ -732,6 +749,8 @@ int h_experiments_runs(struct request *req, struct reply *rep)
         rc = query_choice_or_reply(req, rep, "order", orders, 2, 0, &order);
     if (rc == BASIN_OK)
         rc = query_choice_or_reply(req, rep, "status", statuses, 6, 0, &which);
+    if (rc == BASIN_OK)
+        rc = query_choice_or_reply(req, rep, "spurious", spurious_choices, 3, 0, &spurious);
     if (rc != BASIN_OK)
         return rc == BASIN_EINVAL ? BASIN_OK : rc;
     struct store_run_filter f = {.status = -1,
@@ -743,7 +762,18 @@ int h_experiments_runs(struct request *req, struct reply *rep)
             return BASIN_EINVAL;
         f.status = (int)s;
     }
-    int src = store_run_list(app->store, id, &f, limit, cursor, &l);
+    /* every item shows its spurious flag; ?spurious= filters on the same judgement (spurious.h),
+     * in SQL, so pages and cursors stay exact */
+    int src = spurious_context_load(app->store, id, &ctx);
+    if (src == STORE_OK && spurious == 0) {
+        src = store_run_list(app->store, id, &f, limit, cursor, &l);
+    } else if (src == STORE_OK) {
+        struct store_spurious_filter sf = {.mode = spurious == 1 ? STORE_SPURIOUS_TRUE
+                                                                 : STORE_SPURIOUS_FALSE,
+                                           .best = ctx.best.found ? ctx.best.final_risk : NAN,
+                                           .tol_rel = ctx.tol_rel};
+        src = store_run_list_spurious(app->store, id, &f, &sf, limit, cursor, &l);
+    }
     if (src != STORE_OK) {
         rc = src == STORE_EINVAL ? reply_problem(rep, 400, "Invalid query parameter",
                                                  "query parameter 'cursor' is not a cursor of "
@@ -758,7 +788,13 @@ int h_experiments_runs(struct request *req, struct reply *rep)
         goto done;
     }
     for (size_t i = 0; i < l->n; i++) {
-        if (json_array_append_new(items, view_run(&l->items[i])) != 0) {
+        json_t *v = view_run(&l->items[i]);
+        if (v == NULL || spurious_attach(v, &l->items[i], &ctx) != BASIN_OK) {
+            json_decref(v);
+            rc = BASIN_ENOMEM;
+            goto done;
+        }
+        if (json_array_append_new(items, v) != 0) { /* steals v */
             rc = BASIN_ENOMEM;
             goto done;
         }

@@ -58,6 +58,8 @@ int h_runs_function(struct request *req, struct reply *rep);
  * certified and stored as finished runs (imported.h) ---- */
 int h_constructions_create(struct request *req, struct reply *rep);
 int h_evaluations_create(struct request *req, struct reply *rep);
+/* The flow both share: construction = 1 for POST /v1/constructions, 0 for evaluations. */
+int h_imported_create(struct request *req, struct reply *rep, int construction);
 
 /* ---- h_static.c: the dashboard's files under app.web_root ---- */
 int h_static_index(struct request *req, struct reply *rep);

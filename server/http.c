@@ -34,6 +34,10 @@
  *   within one poll slice) and every later answer carries `Connection: close`, so busy
  *   keep-alive connections end after their current request; idle ones wait for the client,
  *   the idle timeout or http_server_stop (which MHD ends by shutting their sockets down).
+ * - Hooks (router.h, struct pipeline_hooks): admit and preflight run in the headers-only call
+ *   before routing, authorize right after routing, all before any body byte is stored; so a
+ *   rate-limited or unauthenticated client costs us no body buffer. decorate runs in
+ *   send_reply, the one place every answer passes through (except the static 500 fallback).
  * - Known MHD 0.9.75 quirks we live with: 304 and 204 answers carry "Content-Length: 0"
  *   (MHD adds it and a second one cannot be suppressed); early answers (404/405/413/415
  *   before the body) always close the connection. */
@@ -388,12 +392,44 @@ static struct MHD_Response *response_from_reply(struct exchange *ex, struct repl
     return resp;
 }
 
+static const char *conn_lookup(void *ctx, enum request_lookup_kind kind, const char *name);
+
+/* The request as the pipeline sees it before the body: method, path, ids, client, route (when
+ * matched) and the header/query lookup. */
+static void request_from_exchange(struct exchange *ex, struct MHD_Connection *conn,
+                                  const char *method, struct request *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->method = method;
+    req->path = ex->path;
+    req->request_id = ex->request_id;
+    req->client = ex->client;
+    req->app = ex->srv->app;
+    req->route = ex->match.route;
+    req->n_params = ex->match.n_params;
+    memcpy(req->params, ex->match.params, sizeof(req->params));
+    req->lookup = conn_lookup;
+    req->lookup_ctx = conn;
+}
+
+/* Run an optional request hook of the pipeline (router.h). */
+static int run_hook(const struct request_hook *hook, const struct request *req, struct reply *rep)
+{
+    return hook->fn != NULL ? hook->fn(hook->ctx, req, rep) : BASIN_OK;
+}
+
 /* Queue rep as the answer (any time MHD allows it) and release the reply. */
 static enum MHD_Result send_reply(struct exchange *ex, struct MHD_Connection *conn,
                                   struct reply *rep)
 {
     enum MHD_Result ret = MHD_NO;
+    const struct reply_hook *decorate = &ex->srv->cfg.hooks.decorate;
     ex->answered = 1;
+    if (decorate->fn != NULL && rep->status != 0) {
+        struct request req;
+        request_from_exchange(ex, conn, ex->method, &req);
+        decorate->fn(decorate->ctx, &req, rep);
+    }
     ex->cause = rep->log_cause;
     struct MHD_Response *resp = rep->status != 0 ? response_from_reply(ex, rep) : NULL;
     if (resp == NULL) {
@@ -437,12 +473,22 @@ static enum MHD_Result begin_request(struct exchange *ex, struct MHD_Connection 
 {
     struct http_server *srv = ex->srv;
     struct reply rep;
+    struct request req;
     int rc = BASIN_OK;
     reply_init(&rep, ex->path);
     ex->started = 1;
     snprintf(ex->method, sizeof(ex->method), "%s", method);
     assign_request_id(ex, conn);
-    rc = router_match(srv->routes, srv->n_routes, method, ex->path, &ex->match, &rep);
+    request_from_exchange(ex, conn, method, &req);
+    rc = run_hook(&srv->cfg.hooks.admit, &req, &rep);
+    if (rc == BASIN_OK)
+        rc = run_hook(&srv->cfg.hooks.preflight, &req, &rep);
+    if (rc == BASIN_OK)
+        rc = router_match(srv->routes, srv->n_routes, method, ex->path, &ex->match, &rep);
+    if (rc != BASIN_OK)
+        goto answer;
+    request_from_exchange(ex, conn, method, &req);
+    rc = run_hook(&srv->cfg.hooks.authorize, &req, &rep);
     if (rc != BASIN_OK)
         goto answer;
     const char *clen =
@@ -536,20 +582,10 @@ static enum MHD_Result finish_request(struct exchange *ex, struct MHD_Connection
             reply_clear(&rep);
         return send_reply(ex, conn, &rep);
     }
-    memset(&req, 0, sizeof(req));
-    req.method = method;
-    req.path = ex->path;
-    req.request_id = ex->request_id;
-    req.client = ex->client;
-    req.app = srv->app;
-    req.route = ex->match.route;
-    req.n_params = ex->match.n_params;
-    memcpy(req.params, ex->match.params, sizeof(req.params));
+    request_from_exchange(ex, conn, method, &req);
     req.body_kind = ex->body_kind;
     req.body = ex->body;
     req.body_len = ex->body_kind == BODY_KIND_NONE ? 0 : ex->body_len;
-    req.lookup = conn_lookup;
-    req.lookup_ctx = conn;
     router_dispatch(&req, &rep);
     return send_reply(ex, conn, &rep);
 }

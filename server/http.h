@@ -33,6 +33,7 @@ struct http_config {
     void *log_ctx;
     http_done_fn done_fn; /* NULL = none */
     void *done_ctx;
+    struct pipeline_hooks hooks; /* optional steps of the pipeline (router.h); zeroed = none */
 };
 
 struct http_server;

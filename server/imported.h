@@ -90,6 +90,9 @@ struct imported_request {
     size_t n_breakpoints;
     int by_breakpoints;
     basin_group_fit_method method;
+    /* group_fit with a given architecture (dense(H) → relu → dense(1)): the one-hidden-layer
+     * construction is written into it, the extra units switched off (imported.c) */
+    int embed;
 };
 
 /* Parse a construction (construction = 1: "kind" required) or an evaluation body. Returns
@@ -143,6 +146,12 @@ struct imported_stored {
  * with *store_rc set when the store refused (answer with reply_store_error); BASIN_ENOMEM. */
 int imported_store(struct store *st, const struct limits *lim, const struct imported_request *rq,
                    const struct imported_point *pt, struct imported_stored *ids, int *store_rc);
+
+/* The certify options of a body or an experiment spec ("certify": {...}; NULL = none) into opts:
+ * basin_certify_defaults with polish off, then every given field (bounded by IMPORTED_MAX_*),
+ * errors at /certify/... BASIN_OK, BASIN_EINVAL or BASIN_ENOMEM. */
+int imported_parse_certify(const json_t *certify, basin_certify_opts *opts,
+                           struct spec_errors *errs);
 
 /* Append an error (pointer, printf-style message) to errs; BASIN_OK or BASIN_ENOMEM. */
 int imported_error(struct spec_errors *errs, const char *pointer, const char *fmt, ...)

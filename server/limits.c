@@ -20,11 +20,17 @@ void limits_defaults(struct limits *out)
     out->max_steps = 10000000;
     out->max_trajectory_points = 10000;
     out->max_classes = 1000;
+    out->rate_limit_rps = 0; /* serve.c sets it from --rate-limit */
+    out->rate_limit_burst = 0;
 }
 
 json_t *limits_to_json(const struct limits *lim)
 {
-    return json_pack(
+    json_t *rate = lim->rate_limit_rps > 0
+                       ? json_pack("{s:f, s:I}", "requests_per_second", lim->rate_limit_rps,
+                                   "burst", (json_int_t)lim->rate_limit_burst)
+                       : json_null();
+    json_t *out = json_pack(
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "max_body_bytes",
         (json_int_t)lim->max_body_bytes, "max_points", (json_int_t)lim->max_points, "max_input_dim",
         (json_int_t)lim->max_input_dim, "max_dataset_values", (json_int_t)lim->max_dataset_values,
@@ -32,4 +38,11 @@ json_t *limits_to_json(const struct limits *lim)
         "max_params", (json_int_t)lim->max_params, "max_restarts", (json_int_t)lim->max_restarts,
         "max_steps", (json_int_t)lim->max_steps, "max_trajectory_points",
         (json_int_t)lim->max_trajectory_points, "max_classes", (json_int_t)lim->max_classes);
+    if (out != NULL && (rate == NULL || json_object_set_new(out, "rate_limit", rate) != 0)) {
+        json_decref(out);
+        return NULL; /* set_new released rate */
+    }
+    if (out == NULL)
+        json_decref(rate);
+    return out;
 }

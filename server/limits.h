@@ -22,12 +22,15 @@ struct limits {
     size_t max_steps;             /* optimizer steps of one run */
     size_t max_trajectory_points; /* trajectory points stored per run */
     size_t max_classes;           /* classes of a classification dataset */
+    double rate_limit_rps;        /* requests per second per client (--rate-limit); 0 = none */
+    size_t rate_limit_burst;      /* requests at once per client; 0 when there is no limit */
 };
 
 /* The defaults (documented in limits.c). */
 void limits_defaults(struct limits *out);
 
-/* {"max_body_bytes": ..., ...} with every field above; NULL when out of memory. */
+/* {"max_body_bytes": ..., ...} with every field above, the rate limit as "rate_limit":
+ * {"requests_per_second", "burst"} or null; NULL when out of memory. */
 json_t *limits_to_json(const struct limits *lim);
 
 #endif

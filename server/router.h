@@ -1,8 +1,13 @@
 /* The declarative route table and the request pipeline every request runs through:
  *
- *   match path (404) → method (405 + Allow; HEAD served by GET routes) → content type (415)
- *   → body size (413, enforced by http.c while the body streams in) → JSON nesting guard and
- *   strict parse (400 with line/column) → handler → ETag / If-None-Match (304).
+ *   [admit hook: rate limit (429)] → [preflight hook: CORS preflight (204)] → match path
+ *   (404) → method (405 + Allow; HEAD served by GET routes) → [authorize hook: token (401 /
+ *   403)] → content type (415) → body size (413, enforced by http.c while the body streams in)
+ *   → JSON nesting guard and strict parse (400 with line/column) → handler → ETag /
+ *   If-None-Match (304) → [decorate hook on every answer: CORS headers].
+ * The bracketed steps are optional hooks (struct pipeline_hooks below) that `basinlab serve`
+ * installs from its flags; everything before the body runs on the headers alone, so a refused
+ * request never makes the server read or store its body.
  *
  * Handlers see only `struct request` and fill a `struct reply` (reply.h); they never touch
  * libmicrohttpd. This file is free of MHD so the pipeline can be read (and tested) alone:
@@ -117,5 +122,31 @@ int json_nesting_exceeds(const char *text, size_t len, int max_depth);
  * memory ran out so badly that not even a problem body could be built (then rep->status is
  * 500 with no body and http.c sends its static fallback). req->json is freed and reset. */
 void router_dispatch(struct request *req, struct reply *rep);
+
+/* ---- pipeline hooks (run by http.c; each one optional: fn NULL = skipped) ----
+ * A request hook sees the request before its body is read (req->body is NULL, req->json NULL;
+ * before routing req->route is NULL and there are no params). It returns 0 to let the request
+ * go on, or answers through rep and returns BASIN_EINVAL; any other error (or returning an
+ * error with rep->status still 0) answers 500. A reply hook adds headers to an answer: it runs
+ * on every answer (handlers, pipeline errors, other hooks' answers) just before it is sent, and
+ * cannot fail the request. Hooks run on connection threads, many at once. */
+typedef int (*request_hook_fn)(void *ctx, const struct request *req, struct reply *rep);
+typedef void (*reply_hook_fn)(void *ctx, const struct request *req, struct reply *rep);
+
+struct request_hook {
+    request_hook_fn fn;
+    void *ctx;
+};
+struct reply_hook {
+    reply_hook_fn fn;
+    void *ctx;
+};
+
+struct pipeline_hooks {
+    struct request_hook admit;     /* first, before routing (rate limit: 429) */
+    struct request_hook preflight; /* before routing (CORS preflight: 204) */
+    struct request_hook authorize; /* after routing, before the body (token: 401 / 403) */
+    struct reply_hook decorate;    /* every answer (CORS headers) */
+};
 
 #endif

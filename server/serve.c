@@ -12,6 +12,10 @@
  * them are stale: STORE_NO_LIMIT) → worker pool → HTTP server → the "listening" line. The line
  * is printed only when everything is up and names the real port (tests use --port 0 and read
  * it from there).
+ * A PostgreSQL store is shared by other `serve` and `worker` processes that may be training
+ * right now: only runs whose lease expired (older than --lease-timeout) are requeued at start,
+ * and a reaper thread (reaper.h) keeps doing so while the process runs, so a worker that dies
+ * anywhere has its runs trained again. With --train 0 the process only serves the API.
  *
  * Drain, bounded by SERVE_DRAIN_TOTAL_MS (under the 10 s a supervisor usually allows):
  *   1. app.draining = 1: POST /v1/experiments answers 503 + Retry-After, reads keep working;
@@ -37,13 +41,18 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "auth.h"
 #include "basin/status.h"
 #include "cli_train.h"
 #include "config.h"
+#include "cors.h"
 #include "handlers.h"
 #include "http.h"
 #include "limits.h"
+#include "ratelimit.h"
+#include "reaper.h"
 #include "store.h"
+#include "store_pg.h"
 #include "worker.h"
 
 enum { SERVE_POLL_MS = 50 };
@@ -76,6 +85,14 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Wall-clock milliseconds: leases are wall-clock times, shared between hosts. */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void sleep_ms(unsigned ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
@@ -106,10 +123,14 @@ static unsigned default_workers(void)
     return n > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : (unsigned)n;
 }
 
-/* The store location without a "sqlite:" prefix, for the listening line. */
-static const char *db_path(const char *location)
+/* The store location without a "sqlite:" prefix and without a password, for the listening
+ * line. */
+static const char *db_path(const char *location, char *buf, size_t cap)
 {
-    return strncmp(location, "sqlite:", 7) == 0 ? location + 7 : location;
+    if (strncmp(location, "sqlite:", 7) == 0)
+        return location + 7;
+    store_location_redact(location, buf, cap);
+    return buf;
 }
 
 /* Wait for SIGTERM or SIGINT (blocked in every thread). */
@@ -119,6 +140,77 @@ static int wait_for_signal(const sigset_t *set)
     while (sigwait(set, &sig) != 0) {
     }
     return sig;
+}
+
+/* The security steps of the request pipeline, made from the flags (router.h hooks): the rate
+ * limit (ratelimit.h), CORS (cors.h) and token authentication (auth.h). They must outlive the
+ * HTTP server. */
+struct serve_guards {
+    struct auth_policy auth;
+    struct cors *cors;
+    struct ratelimit *limiter;
+};
+
+/* Count the active tokens, to warn about a server nobody can call. -1 when unknown. */
+static long active_tokens(struct store *store)
+{
+    struct store_api_token *items = NULL;
+    size_t n = 0;
+    long active = 0;
+    if (store_api_token_list(store, &items, &n) != STORE_OK)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        active += items[i].revoked_at_ms == 0;
+    free(items);
+    return active;
+}
+
+static int guards_setup(const struct serve_config *cfg, struct store *store,
+                        struct serve_guards *g, struct pipeline_hooks *hooks)
+{
+    char err[256];
+    int rc = BASIN_OK;
+    memset(g, 0, sizeof *g);
+    if (cfg->rate_limit_rps > 0) {
+        rc = ratelimit_create(cfg->rate_limit_rps, cfg->rate_limit_burst, 0, &g->limiter);
+        if (rc != BASIN_OK) {
+            fprintf(stderr, "basinlab serve: cannot set up the rate limit: %s\n",
+                    basin_strerror(rc));
+            return rc;
+        }
+        hooks->admit = (struct request_hook){ratelimit_hook, g->limiter};
+    }
+    if (cfg->cors_origins != NULL) {
+        rc = cors_create(cfg->cors_origins, &g->cors, err, sizeof err);
+        if (rc != BASIN_OK) {
+            fprintf(stderr, "basinlab serve: --cors-origins: %s\n", err[0] ? err : "out of memory");
+            return rc;
+        }
+        hooks->preflight = (struct request_hook){cors_preflight_hook, g->cors};
+        hooks->decorate = (struct reply_hook){cors_decorate_hook, g->cors};
+    }
+    if (cfg->auth == CONFIG_AUTH_TOKENS) {
+        if (!store_has_api_tokens(store)) {
+            fprintf(stderr, "basinlab serve: --auth tokens needs a store that keeps API tokens "
+                            "(SQLite)\n");
+            return BASIN_ENOTSUP;
+        }
+        g->auth.store = store;
+        g->auth.metrics_public = cfg->public_health;
+        hooks->authorize = (struct request_hook){auth_hook, &g->auth};
+        if (active_tokens(store) == 0)
+            fprintf(stderr, "basinlab: warning: --auth tokens but no active token: make one with "
+                            "`basinlab token create --scope write --db %s`\n",
+                    cfg->db);
+    }
+    return BASIN_OK;
+}
+
+static void guards_free(struct serve_guards *g)
+{
+    ratelimit_free(g->limiter);
+    cors_free(g->cors);
+    memset(g, 0, sizeof *g);
 }
 
 static void drain(struct app *app, struct worker_pool *pool, struct http_server *srv)
@@ -147,12 +239,15 @@ int serve_main(int argc, char **argv)
     struct store *store = NULL;
     struct worker_pool *pool = NULL;
     struct http_server *srv = NULL;
+    struct reaper *reaper = NULL;
+    struct serve_guards guards;
     sigset_t set;
-    char err[512];
+    char err[512], shown[512];
     int help = 0, app_ready = 0;
     int status = CLI_EXIT_INTERNAL;
 
     memset(&app, 0, sizeof app);
+    memset(&guards, 0, sizeof guards);
     if (config_load(&cfg, argc, argv, env_lookup, &help, err, sizeof err) != BASIN_OK) {
         fprintf(stderr, "basinlab serve: %s\n", err);
         serve_usage(stderr);
@@ -162,7 +257,9 @@ int serve_main(int argc, char **argv)
         serve_usage(stdout);
         return CLI_EXIT_OK;
     }
-    unsigned n_workers = cfg.workers > 0 ? cfg.workers : default_workers();
+    unsigned n_workers = !cfg.train ? 0 : cfg.workers > 0 ? cfg.workers : default_workers();
+    int shared = store_location_is_postgres(cfg.db);
+    unsigned lease_ms = (unsigned)(cfg.lease_timeout * 1000.0);
 
     /* before any thread exists: every thread inherits the mask */
     sigemptyset(&set);
@@ -183,7 +280,8 @@ int serve_main(int argc, char **argv)
         goto done;
     }
     int64_t requeued = 0, failed = 0;
-    src = store_requeue_stale(store, STORE_NO_LIMIT, &requeued, &failed);
+    src = store_requeue_stale(store, shared ? wall_ms() - (int64_t)lease_ms : STORE_NO_LIMIT,
+                              &requeued, &failed);
     if (src != STORE_OK) {
         fprintf(stderr, "basinlab serve: cannot requeue interrupted runs: %s\n",
                 store_strerror(src));
@@ -203,6 +301,8 @@ int serve_main(int argc, char **argv)
     app.store = store;
     limits_defaults(&app.limits);
     app.max_queued_runs = cfg.max_queued_runs;
+    app.limits.rate_limit_rps = cfg.rate_limit_rps; /* published at /v1/limits */
+    app.limits.rate_limit_burst = cfg.rate_limit_burst;
     app.web_root = cfg.web_root;
     if (cfg.web_root != NULL) {
         struct stat st;
@@ -210,14 +310,27 @@ int serve_main(int argc, char **argv)
             fprintf(stderr, "basinlab: warning: --web %s is not a directory\n", cfg.web_root);
     }
 
+    int rc;
+    if (shared) {
+        rc = reaper_start(store, lease_ms, lease_ms / 4 > 250 ? lease_ms / 4 : 250, log_line, NULL,
+                          &reaper);
+        if (rc != BASIN_OK) {
+            fprintf(stderr, "basinlab serve: cannot start the lease reaper: %s\n",
+                    basin_strerror(rc));
+            goto done;
+        }
+    }
     memset(&wopt, 0, sizeof wopt);
     wopt.max_run_seconds = cfg.max_run_seconds;
+    wopt.batch = cfg.batch;
     wopt.log = log_line;
-    int rc = worker_pool_start(&app, n_workers, &wopt, &pool);
-    if (rc != BASIN_OK) {
-        fprintf(stderr, "basinlab serve: cannot start %u workers: %s\n", n_workers,
-                basin_strerror(rc));
-        goto done;
+    if (n_workers > 0) {
+        rc = worker_pool_start(&app, n_workers, &wopt, &pool);
+        if (rc != BASIN_OK) {
+            fprintf(stderr, "basinlab serve: cannot start %u workers: %s\n", n_workers,
+                    basin_strerror(rc));
+            goto done;
+        }
     }
     app.workers = pool;
 
@@ -227,6 +340,9 @@ int serve_main(int argc, char **argv)
     hcfg.max_body_bytes = app.limits.max_body_bytes;
     hcfg.done_fn = record_request;
     hcfg.done_ctx = &app;
+    rc = guards_setup(&cfg, store, &guards, &hcfg.hooks);
+    if (rc != BASIN_OK)
+        goto done;
     rc = http_server_start(&hcfg, basinlab_routes, basinlab_route_count, &app, &srv);
     if (rc != BASIN_OK) {
         fprintf(stderr, "basinlab serve: cannot listen on %s port %u: %s\n", cfg.bind, cfg.port,
@@ -234,14 +350,16 @@ int serve_main(int argc, char **argv)
                                    : basin_strerror(rc));
         goto done;
     }
-    if (!is_loopback(cfg.bind))
+    if (!is_loopback(cfg.bind) && cfg.auth == CONFIG_AUTH_NONE)
         fprintf(stderr,
                 "basinlab: warning: listening on %s, which is not a loopback address: the API "
-                "has no authentication; put it behind a proxy that adds some\n",
+                "has no authentication (--auth none); use --auth tokens or a proxy that adds "
+                "some\n",
                 cfg.bind);
     int v6 = strchr(cfg.bind, ':') != NULL;
     printf("basinlab listening on http://%s%s%s:%u (db %s, %u workers)\n", v6 ? "[" : "", cfg.bind,
-           v6 ? "]" : "", (unsigned)http_server_port(srv), db_path(cfg.db), n_workers);
+           v6 ? "]" : "", (unsigned)http_server_port(srv), db_path(cfg.db, shown, sizeof shown),
+           n_workers);
     fflush(stdout);
 
     int sig = wait_for_signal(&set);
@@ -255,6 +373,8 @@ done:
         http_server_stop(srv);
     }
     worker_pool_stop(pool);
+    reaper_stop(reaper);
+    guards_free(&guards);
     store_close(store);
     if (app_ready)
         app_destroy(&app);

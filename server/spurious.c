@@ -200,3 +200,40 @@ int spurious_attach(json_t *run_view, const struct store_run *r, const struct sp
         return BASIN_ENOMEM;
     return BASIN_OK;
 }
+
+json_t *spurious_labels_json(const struct store_label_counts *c)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "certified_minimum",
+                     (json_int_t)c->certified_minimum, "likely_minimum",
+                     (json_int_t)c->likely_minimum, "saddle", (json_int_t)c->saddle,
+                     "not_converged", (json_int_t)c->not_converged, "none", (json_int_t)c->none,
+                     "other", (json_int_t)c->other);
+}
+
+int spurious_summary_into(json_t *obj, const struct store_spurious_stats *st, double tol_rel)
+{
+    double lo, hi;
+    const char *basis = NULL;
+    int fin = st->finished > 0;
+    if (st->minima > 0)
+        basis = st->minima_stationary == st->minima ? "stationary"
+                : st->minima_stationary == 0        ? "verdict"
+                                                    : "mixed";
+    spurious_wilson(st->spurious, st->finished, SPURIOUS_WILSON_Z, &lo, &hi);
+    json_t *best =
+        st->best.found
+            ? json_pack("{s:o, s:s, s:s}", "risk", view_real(st->best.final_risk), "run_id",
+                        st->best.run_id, "experiment_id", st->best.experiment_id)
+            : json_null();
+    json_t *fields = json_pack(
+        "{s:o, s:I, s:I, s:o, s:o, s:o, s:f, s:o, s:I}", "label_counts",
+        spurious_labels_json(&st->labels), "minima_count", (json_int_t)st->minima, "spurious_count",
+        (json_int_t)st->spurious, "spurious_share",
+        fin ? json_real((double)st->spurious / (double)st->finished) : json_null(),
+        "spurious_share_ci", fin ? json_pack("[f, f]", lo, hi) : json_null(), "spurious_basis",
+        basis ? json_string(basis) : json_null(), "spurious_tol", tol_rel, "objective_best", best,
+        "objective_experiments", (json_int_t)st->best.experiments);
+    int rc = fields != NULL && json_object_update(obj, fields) == 0 ? BASIN_OK : BASIN_ENOMEM;
+    json_decref(fields);
+    return rc;
+}

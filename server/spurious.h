@@ -75,6 +75,17 @@ json_t *spurious_judgement_json(const struct spurious_judgement *j);
 /* The Wilson score interval for k successes in n trials at z (n = 0 gives [0, 1]). */
 void spurious_wilson(int64_t k, int64_t n, double z, double *lo, double *hi);
 
+/* {"certified_minimum", "likely_minimum", "saddle", "not_converged", "none", "other"}: counts
+ * of finished runs by verdict label (NULL when out of memory). */
+json_t *spurious_labels_json(const struct store_label_counts *c);
+
+/* The summary fields of one experiment (h_experiments.c): "label_counts", "minima_count",
+ * "spurious_count", "spurious_share" and "spurious_share_ci" (Wilson 95%, over finished runs;
+ * null without finished runs), "spurious_basis" ("verdict", "stationary", "mixed" or null when
+ * no run is taken as a minimum), "spurious_tol", "objective_best" ({"risk", "run_id",
+ * "experiment_id"} or null), "objective_experiments". Set into obj; BASIN_OK or BASIN_ENOMEM. */
+int spurious_summary_into(json_t *obj, const struct store_spurious_stats *st, double tol_rel);
+
 /* What judging the runs of one experiment needs: its tolerance and its objective's best. */
 struct spurious_context {
     double tol_rel;

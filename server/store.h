@@ -1,5 +1,5 @@
 /* The storage interface of `basinlab serve`: datasets, architectures, experiments, runs, run end
- * points, trajectories and SSE events, behind one backend-neutral API.
+ * points, trajectories, SSE events and API tokens, behind one backend-neutral API.
  *
  * DESIGN
  * Shape. `struct store` is the base of every backend: a pointer to a table of operations
@@ -393,6 +393,20 @@ void store_experiment_list_free(struct store_experiment_list *l);
 void store_run_list_free(struct store_run_list *l);
 void store_event_list_free(struct store_event_list *l);
 
+/* An API token of `basinlab serve --auth tokens` (auth.h). The store keeps only the SHA-256 of
+ * the secret, never the secret itself. */
+#define STORE_API_TOKEN_NAME_SIZE 65 /* a name of at most 64 bytes with its NUL */
+#define STORE_API_TOKEN_HASH_SIZE 65 /* 64 lower-case hex digits with the NUL */
+#define STORE_API_TOKEN_PREFIX "tok_"
+struct store_api_token {
+    char id[STORE_ID_SIZE];                    /* "tok_" + 16 hex digits; ignored on insert */
+    char name[STORE_API_TOKEN_NAME_SIZE];      /* "" = none */
+    char scope[8];                             /* "read" or "write" */
+    char secret_sha256[STORE_API_TOKEN_HASH_SIZE]; /* hex SHA-256 of the secret */
+    int64_t created_at_ms;                     /* ignored on insert (the store sets it) */
+    int64_t revoked_at_ms;                     /* 0 = active; ignored on insert */
+};
+
 /* ---- opening ---- */
 
 struct store_options {
@@ -490,6 +504,14 @@ struct store_ops {
     int (*run_insert_finished)(struct store *s, const struct store_finished_run *r,
                                char experiment_id_out[STORE_ID_SIZE],
                                char run_id_out[STORE_ID_SIZE]);
+
+    /* API tokens (optional: NULL in a backend that has none) */
+    int (*api_token_insert)(struct store *s, const struct store_api_token *t,
+                            char id_out[STORE_ID_SIZE]);
+    int (*api_token_find)(struct store *s, const char *secret_sha256,
+                          struct store_api_token *out);
+    int (*api_token_list)(struct store *s, struct store_api_token **items, size_t *n);
+    int (*api_token_revoke)(struct store *s, const char *id, int *changed);
 };
 
 struct store {
@@ -755,6 +777,49 @@ static inline int store_run_insert_finished(struct store *s, const struct store_
     if (s->ops->run_insert_finished == NULL)
         return STORE_EINVAL;
     return s->ops->run_insert_finished(s, r, experiment_id_out, run_id_out);
+}
+
+/* ---- API tokens (auth.h). A backend without them answers STORE_EINVAL to every call. ---- */
+
+/* 1 when the backend stores API tokens. */
+static inline int store_has_api_tokens(const struct store *s)
+{
+    return s->ops->api_token_insert != NULL && s->ops->api_token_find != NULL &&
+           s->ops->api_token_list != NULL && s->ops->api_token_revoke != NULL;
+}
+/* Stores a new active token: t->name ("" = none, at most 64 bytes), t->scope ("read" or
+ * "write") and t->secret_sha256 (64 lower-case hex digits; STORE_ECONFLICT if already
+ * stored). */
+static inline int store_api_token_insert(struct store *s, const struct store_api_token *t,
+                                         char id_out[STORE_ID_SIZE])
+{
+    if (s->ops->api_token_insert == NULL)
+        return STORE_EINVAL;
+    return s->ops->api_token_insert(s, t, id_out);
+}
+/* The ACTIVE token whose secret has this hash; STORE_ENOTFOUND when there is none (never
+ * stored, or revoked). */
+static inline int store_api_token_find(struct store *s, const char *secret_sha256,
+                                       struct store_api_token *out)
+{
+    if (s->ops->api_token_find == NULL)
+        return STORE_EINVAL;
+    return s->ops->api_token_find(s, secret_sha256, out);
+}
+/* Every token, revoked ones included, oldest first (malloc'd array, free(); NULL when *n is
+ * 0). */
+static inline int store_api_token_list(struct store *s, struct store_api_token **items, size_t *n)
+{
+    if (s->ops->api_token_list == NULL)
+        return STORE_EINVAL;
+    return s->ops->api_token_list(s, items, n);
+}
+/* Revokes the token (takes effect for the next request); *changed = 0 when it already was. */
+static inline int store_api_token_revoke(struct store *s, const char *id, int *changed)
+{
+    if (s->ops->api_token_revoke == NULL)
+        return STORE_EINVAL;
+    return s->ops->api_token_revoke(s, id, changed);
 }
 
 #endif

@@ -391,6 +391,12 @@ done:
 
 /* ---- connections ---- */
 
+static void notice_ignore(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static int conn_open(struct pg_store *ps, PGconn **out, char *err, size_t errcap)
 {
     /* Earlier keywords are defaults that the URL (dbname, expanded) may override. */
@@ -413,6 +419,8 @@ static int conn_open(struct pg_store *ps, PGconn **out, char *err, size_t errcap
         rc = STORE_EIO;
         goto done;
     }
+    /* NOTICEs ("schema already exists, skipping") are not errors: keep them off stderr */
+    PQsetNoticeProcessor(conn, notice_ignore, NULL);
     if (PQsetClientEncoding(conn, "UTF8") != 0) {
         rc = STORE_EIO;
         goto done;
@@ -544,7 +552,7 @@ int store_pg_lock_experiment(struct pg_store *ps, PGconn *conn, const char *exp_
     *found = 0;
     pgp_init(&p);
     pgp_text(&p, exp_id);
-    rc = store_pg_query(ps, conn, "SELECT status FROM experiments WHERE id = $1::text FOR UPDATE",
+    rc = store_pg_query(ps, conn, "SELECT status FROM experiments WHERE id = $1::text",
                         &p, &res);
     if (rc != STORE_OK || PQntuples(res) == 0)
         goto done;
@@ -1701,4 +1709,9 @@ static const struct store_ops pg_ops = {
     .event_append = pg_event_append,
     .events_since = pg_events_since,
     .metrics = pg_metrics,
+    .objective_best = store_pg_objective_best,
+    .run_list_spurious = store_pg_run_list_spurious,
+    .experiment_spurious_stats = store_pg_experiment_spurious_stats,
+    .experiment_end_points = store_pg_experiment_end_points,
+    .run_insert_finished = store_pg_run_insert_finished,
 };

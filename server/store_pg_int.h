@@ -119,6 +119,27 @@ json_t *store_pg_progress_json(const struct store_progress *p);
 int store_pg_event_add(struct pg_store *ps, PGconn *conn, const char *exp_id, const char *type,
                        json_t *data, int64_t now_ms, int64_t *id_out);
 
+/* The spurious flag of a runs row (prefix r, e.g. "r.") in SQL, with the best risk and the
+ * relative tolerance as parameters (e.g. "$9::float8"): the rule of spurious.h, written as
+ * store_sqlite_int.h's STORE_SQ_FLAG_* for SQLite (a NULL comparison counts as false there). */
+#define STORE_PG_FINITE(r)                                                                         \
+    "(" r "final_risk IS NOT NULL AND abs(" r "final_risk) < 'Infinity'::float8)"
+#define STORE_PG_IS_MIN(r)                                                                         \
+    "coalesce(" r "verdict_label IN ('certified_minimum', 'likely_minimum') OR (" r                \
+    "verdict_label IS NULL AND " r "stop_reason = 'grad_tol'), false)"
+#define STORE_PG_IS_NOT_MIN(r) "coalesce(" r "verdict_label IN ('saddle', 'not_converged'), false)"
+#define STORE_PG_ABOVE(r, best, tol)                                                               \
+    "coalesce(" r "final_risk - " best " > " tol " * greatest(1.0, abs(" r "final_risk)) AND " r   \
+    "final_risk > " tol " * greatest(1.0, abs(" r "final_risk)), false)"
+#define STORE_PG_FLAG_TRUE(r, best, tol)                                                           \
+    "(" r "status = 'finished' AND " STORE_PG_FINITE(r) " AND " STORE_PG_IS_MIN(                   \
+        r) " AND " STORE_PG_ABOVE(r, best, tol) ")"
+#define STORE_PG_FLAG_FALSE(r, best, tol)                                                          \
+    "(" r "status = 'finished' AND " STORE_PG_FINITE(r) " AND ((" STORE_PG_IS_MIN(                 \
+        r) " AND " best                                                                            \
+           " IS NOT NULL AND NOT " STORE_PG_ABOVE(r, best,                                         \
+                                                  tol) ") OR " STORE_PG_IS_NOT_MIN(r) "))"
+
 /* store_pg_runs.c */
 int store_pg_experiment_create(struct store *s, const struct store_experiment_new *e,
                                char id_out[STORE_ID_SIZE], int *existed);
@@ -140,6 +161,24 @@ int store_pg_run_get(struct store *s, const char *id, struct store_run **out);
 int store_pg_run_list(struct store *s, const char *experiment_id, const struct store_run_filter *f,
                       size_t limit, const char *cursor, struct store_run_list **out);
 int store_pg_run_params_get(struct store *s, const char *run_id, double **params, size_t *n);
+int store_pg_run_list_spurious(struct store *s, const char *experiment_id,
+                               const struct store_run_filter *f,
+                               const struct store_spurious_filter *sf, size_t limit,
+                               const char *cursor, struct store_run_list **out);
+/* The objective key to store for a new experiment: the caller's, else derived from the spec
+ * (spurious_objective_key); NULL when neither gives one. key holds STORE_KEY_SIZE bytes. */
+const char *store_pg_objective_key(const char *given, json_t *spec, const char *dataset_id,
+                                   const char *architecture_id, char *key);
+
+/* store_pg_analysis.c */
+int store_pg_objective_best(struct store *s, const char *experiment_id, struct store_best_run *out);
+int store_pg_experiment_spurious_stats(struct store *s, const char *experiment_id, double tol_rel,
+                                       struct store_spurious_stats *out);
+int store_pg_experiment_end_points(struct store *s, const char *experiment_id, size_t max_points,
+                                   size_t n_params, struct store_end_points **out);
+int store_pg_run_insert_finished(struct store *s, const struct store_finished_run *r,
+                                 char experiment_id_out[STORE_ID_SIZE],
+                                 char run_id_out[STORE_ID_SIZE]);
 
 /* store_pg_traj.c */
 int store_pg_trajectory_append(struct store *s, const char *run_id, const char *token,

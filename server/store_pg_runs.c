@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "spurious.h"
 
 /* ---- experiments ---- */
 
@@ -47,8 +48,10 @@
     "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'running'), "        \
     "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'finished'), "       \
     "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'failed'), "         \
-    "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'cancelled')"
+    "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.status = 'cancelled'), "      \
+    "e.objective_key"
 #define EXP_COL_SEQ 13
+#define EXP_COL_KEY 19
 
 /* Runs are inserted this many per statement (unnest of two arrays). */
 #define RUN_INSERT_BATCH 8192
@@ -84,6 +87,10 @@ static int read_experiment(const PGresult *res, int row, struct store_experiment
     e->progress.finished = store_pg_col_int(res, row, 16);
     e->progress.failed = store_pg_col_int(res, row, 17);
     e->progress.cancelled = store_pg_col_int(res, row, 18);
+    if (!PQgetisnull(res, row, EXP_COL_KEY) &&
+        (size_t)PQgetlength(res, row, EXP_COL_KEY) < sizeof e->objective_key)
+        memcpy(e->objective_key, PQgetvalue(res, row, EXP_COL_KEY),
+               (size_t)PQgetlength(res, row, EXP_COL_KEY) + 1);
 done:
     if (rc != STORE_OK)
         store__experiment_clear(e);
@@ -199,9 +206,21 @@ done:
     return rc;
 }
 
+const char *store_pg_objective_key(const char *given, json_t *spec, const char *dataset_id,
+                                   const char *architecture_id, char *key)
+{
+    if (given)
+        return given;
+    if (spurious_objective_key(spec, dataset_id, architecture_id, key, STORE_KEY_SIZE) != 0 ||
+        key[0] == '\0')
+        return NULL;
+    return key;
+}
+
 struct create_ctx {
     const struct store_experiment_new *e;
     const char *id;
+    const char *key;
     int64_t now;
     char found_id[STORE_ID_SIZE];
     int found;
@@ -241,11 +260,13 @@ static int experiment_create_body(struct pg_store *ps, PGconn *conn, void *vctx)
     pgp_text(&p, e->idempotency_key);
     pgp_text(&p, e->idempotency_key ? e->request_hash : NULL);
     pgp_int(&p, c->now);
+    pgp_text(&p, c->key);
     rc = store_pg_query(ps, conn,
                         "INSERT INTO experiments (id, dataset_id, architecture_id, spec, restarts, "
-                        "seed, idempotency_key, request_hash, created_at, updated_at) "
+                        "seed, idempotency_key, request_hash, created_at, updated_at, "
+                        "objective_key) "
                         "VALUES ($1::text, $2::text, $3::text, $4::json, $5::bigint, $6::bigint, "
-                        "$7::text, $8::text, $9::bigint, $9::bigint)",
+                        "$7::text, $8::text, $9::bigint, $9::bigint, $10::text)",
                         &p, NULL);
     /* Another process committed the same key first: run again, and find it. */
     if (rc == STORE_ECONFLICT && e->idempotency_key)
@@ -259,17 +280,21 @@ int store_pg_experiment_create(struct store *s, const struct store_experiment_ne
                                char id_out[STORE_ID_SIZE], int *existed)
 {
     struct create_ctx c;
-    char id[STORE_ID_SIZE];
+    char id[STORE_ID_SIZE], key[STORE_KEY_SIZE];
     int rc;
 
     if (!e || !e->dataset_id || !e->architecture_id || !e->spec || e->restarts < 1 ||
-        e->restarts > STORE_MAX_RESTARTS || (e->idempotency_key && !e->request_hash))
+        e->restarts > STORE_MAX_RESTARTS || (e->idempotency_key && !e->request_hash) ||
+        (e->objective_key &&
+         (e->objective_key[0] == '\0' || strlen(e->objective_key) >= STORE_KEY_SIZE)))
         return STORE_EINVAL;
     if (ids_new(IDS_PREFIX_EXPERIMENT, id, sizeof id) != 0)
         return STORE_EINTERNAL;
     memset(&c, 0, sizeof c);
     c.e = e;
     c.id = id;
+    c.key =
+        store_pg_objective_key(e->objective_key, e->spec, e->dataset_id, e->architecture_id, key);
     c.now = store__now_ms();
     rc = store_pg_tx(store_pgs(s), PG_TX_WRITE, experiment_create_body, &c);
     if (rc == STORE_OK) {
@@ -1284,23 +1309,32 @@ int store_pg_run_get(struct store *s, const char *id, struct store_run **out)
 
 /* Keyset conditions: by index, the cursor is (index); by risk, (risk key bits, index) where the
  * risk key is final_risk with unknown as +inf, so the order is total and stable. */
+/* $M the spurious filter (enum store_spurious_mode, 0: none), $B the best risk, $T the
+ * tolerance: $7-$9 by index, $8-$10 by risk (where $7 is the cursor's risk). */
+#define RUN_LIST_SPURIOUS(m, b, t)                                                                 \
+    "AND (" m " = 0 OR (" m                                                                        \
+    " = 1 AND " STORE_PG_FLAG_TRUE("r.", b, t) ") OR (" m                                          \
+                                               " = 2 AND " STORE_PG_FLAG_FALSE("r.", b, t) ")) "
 static const char run_list_by_index[] =
     "SELECT " RUN_COLS " FROM runs r WHERE r.experiment_id = $1::text "
     "AND ($2::text IS NULL OR r.status = $2::text) "
     "AND ($3::text IS NULL OR r.verdict_label = $3::text) "
-    "AND (NOT $4::boolean OR r.restart_index > $5::bigint) "
-    "ORDER BY r.restart_index LIMIT $6::bigint";
+    "AND (NOT $4::boolean OR r.restart_index > $5::bigint) " RUN_LIST_SPURIOUS(
+        "$7::integer", "$8::float8", "$9::float8") "ORDER BY r.restart_index LIMIT $6::bigint";
 static const char run_list_by_risk[] =
     "SELECT " RUN_COLS " FROM runs r WHERE r.experiment_id = $1::text "
     "AND ($2::text IS NULL OR r.status = $2::text) "
     "AND ($3::text IS NULL OR r.verdict_label = $3::text) "
     "AND (NOT $4::boolean OR (coalesce(r.final_risk, 'Infinity'::float8), r.restart_index) > "
-    "($7::float8, $5::bigint)) "
-    "ORDER BY coalesce(r.final_risk, 'Infinity'::float8), r.restart_index LIMIT $6::bigint";
+    "($7::float8, $5::bigint)) " RUN_LIST_SPURIOUS(
+        "$8::integer", "$9::float8",
+        "$10::float8") "ORDER BY coalesce(r.final_risk, 'Infinity'::float8), r.restart_index LIMIT "
+                       "$6::bigint";
 
 struct run_list_ctx {
     const char *exp_id;
     const struct store_run_filter *f;
+    const struct store_spurious_filter *sf;
     size_t limit;
     int has_cursor;
     int64_t key[2];
@@ -1352,6 +1386,9 @@ static int run_list_body(struct pg_store *ps, PGconn *conn, void *vctx)
         memcpy(&risk, &bits, sizeof risk);
         pgp_real(&p, risk);
     }
+    pgp_int(&p, c->sf ? (int64_t)c->sf->mode : 0);
+    pgp_real(&p, c->sf ? c->sf->best : NAN);
+    pgp_real(&p, c->sf ? c->sf->tol_rel : 0.0);
     rc = store_pg_query(
         ps, conn, f->order == STORE_ORDER_INDEX ? run_list_by_index : run_list_by_risk, &p, &res);
     rows = rc == STORE_OK ? PQntuples(res) : 0;
@@ -1367,8 +1404,9 @@ static int run_list_body(struct pg_store *ps, PGconn *conn, void *vctx)
     return rc;
 }
 
-int store_pg_run_list(struct store *s, const char *experiment_id, const struct store_run_filter *f,
-                      size_t limit, const char *cursor, struct store_run_list **out)
+static int run_list(struct store *s, const char *experiment_id, const struct store_run_filter *f,
+                    const struct store_spurious_filter *sf, size_t limit, const char *cursor,
+                    struct store_run_list **out)
 {
     static const struct store_run_filter all = {-1, NULL, STORE_ORDER_INDEX};
     struct run_list_ctx c;
@@ -1381,7 +1419,9 @@ int store_pg_run_list(struct store *s, const char *experiment_id, const struct s
     c.l = calloc(1, sizeof *c.l);
     if (!c.l || !experiment_id || limit == 0 || limit > STORE_MAX_PAGE || f->status < -1 ||
         f->status >= STORE_RUN_STATUS_COUNT ||
-        (f->order != STORE_ORDER_INDEX && f->order != STORE_ORDER_FINAL_RISK)) {
+        (f->order != STORE_ORDER_INDEX && f->order != STORE_ORDER_FINAL_RISK) ||
+        (sf && ((sf->mode != STORE_SPURIOUS_TRUE && sf->mode != STORE_SPURIOUS_FALSE) ||
+                !isfinite(sf->tol_rel) || sf->tol_rel < 0))) {
         rc = c.l ? STORE_EINVAL : STORE_ENOMEM;
         goto done;
     }
@@ -1401,6 +1441,7 @@ int store_pg_run_list(struct store *s, const char *experiment_id, const struct s
     }
     c.exp_id = experiment_id;
     c.f = f;
+    c.sf = sf;
     c.limit = limit;
     rc = store_pg_tx(store_pgs(s), PG_TX_READ, run_list_body, &c);
     if (rc == STORE_OK) {
@@ -1410,6 +1451,25 @@ int store_pg_run_list(struct store *s, const char *experiment_id, const struct s
 done:
     store_run_list_free(c.l);
     return rc;
+}
+
+int store_pg_run_list(struct store *s, const char *experiment_id, const struct store_run_filter *f,
+                      size_t limit, const char *cursor, struct store_run_list **out)
+{
+    return run_list(s, experiment_id, f, NULL, limit, cursor, out);
+}
+
+int store_pg_run_list_spurious(struct store *s, const char *experiment_id,
+                               const struct store_run_filter *f,
+                               const struct store_spurious_filter *sf, size_t limit,
+                               const char *cursor, struct store_run_list **out)
+{
+    if (!sf) {
+        if (out)
+            *out = NULL;
+        return STORE_EINVAL;
+    }
+    return run_list(s, experiment_id, f, sf, limit, cursor, out);
 }
 
 struct params_ctx {

@@ -300,7 +300,9 @@ int store_sq_col_json(sqlite3_stmt *st, int col, json_t **out)
     if (!t)
         return STORE_ENOMEM;
     *out = json_loadb(t, (size_t)sqlite3_column_bytes(st, col), JSON_DECODE_ANY, &jerr);
-    return *out ? STORE_OK : STORE_ECORRUPT;
+    if (*out)
+        return STORE_OK;
+    return json_error_code(&jerr) == json_error_out_of_memory ? STORE_ENOMEM : STORE_ECORRUPT;
 }
 
 double store_sq_col_real(sqlite3_stmt *st, int col)
@@ -1251,4 +1253,8 @@ static const struct store_ops sqlite_ops = {
     .experiment_spurious_stats = store_sq_experiment_spurious_stats,
     .experiment_end_points = store_sq_experiment_end_points,
     .run_insert_finished = store_sq_run_insert_finished,
+    .api_token_insert = store_sq_api_token_insert,
+    .api_token_find = store_sq_api_token_find,
+    .api_token_list = store_sq_api_token_list,
+    .api_token_revoke = store_sq_api_token_revoke,
 };

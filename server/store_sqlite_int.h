@@ -138,6 +138,14 @@ int store_sq_run_insert_finished(struct store *s, const struct store_finished_ru
                                  char experiment_id_out[STORE_ID_SIZE],
                                  char run_id_out[STORE_ID_SIZE]);
 
+/* store_sqlite_tokens.c */
+int store_sq_api_token_insert(struct store *s, const struct store_api_token *t,
+                              char id_out[STORE_ID_SIZE]);
+int store_sq_api_token_find(struct store *s, const char *secret_sha256,
+                            struct store_api_token *out);
+int store_sq_api_token_list(struct store *s, struct store_api_token **items, size_t *n);
+int store_sq_api_token_revoke(struct store *s, const char *id, int *changed);
+
 /* store_sqlite_traj.c */
 int store_sq_trajectory_append(struct store *s, const char *run_id, const char *token,
                                const struct store_traj_point *pts, size_t n);

@@ -24,6 +24,11 @@
  * keep stopping on their own; worker_pool_stop joins them. If the process dies first, the
  * start-up requeue (store_requeue_stale) recovers their runs.
  *
+ * Store failures. A claim whose executor gave up on the store (RUN_EXEC_RETRY) is handed back
+ * again and again (settle_claim) until the store accepts: while storage fails, the executor's
+ * own release fails too, and runs left `running` under a dead claim would wait for the next
+ * start-up.
+ *
  * Invariants: `alive` and `joined` are guarded by mu; a thread decrements `alive` as its very
  * last action, so once it is zero every join returns promptly. No lock is held while training
  * or while calling the store. */
@@ -109,6 +114,31 @@ static uint64_t notify_seq(struct app *app)
     return seq;
 }
 
+/* After RUN_EXEC_RETRY: make sure the claim really went back. The executor tried once, but
+ * when the store is failing that release fails too, and nothing else would requeue the runs
+ * before the next start-up (store_requeue_stale runs only there): they would stay `running`
+ * under a dead claim and their experiment would never finish. A release is idempotent (a claim
+ * with nothing left running answers 0), so retry it until the store takes it, the claim turns
+ * out to be gone, or the pool drains (then the next start-up requeues the runs). */
+static void settle_claim(struct worker_pool *pool, struct worker_thread *w, const char *token)
+{
+    for (;;) {
+        int64_t requeued = 0;
+        int rc = store_claim_release(pool->app->store, token, &requeued);
+        if (rc == STORE_OK) {
+            if (requeued > 0)
+                app_notify(pool->app);
+            return;
+        }
+        if (rc == STORE_ECONFLICT || rc == STORE_ENOTFOUND)
+            return;
+        pool_log(pool, w->id, "handing a claim back failed (will retry)", rc);
+        pool_sleep(pool, pool->opt.retry_ms);
+        if (atomic_load(&pool->drain))
+            return;
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct worker_thread *w = arg;
@@ -130,9 +160,11 @@ static void *worker_main(void *arg)
             continue;
         }
         run_exec_claim(w->exec, claim, &outcome);
-        store_claim_free(claim);
-        if (outcome == RUN_EXEC_RETRY)
+        if (outcome == RUN_EXEC_RETRY) {
             pool_sleep(pool, pool->opt.retry_ms);
+            settle_claim(pool, w, claim->token);
+        }
+        store_claim_free(claim);
     }
     pthread_mutex_lock(&pool->mu);
     pool->alive--;

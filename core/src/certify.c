@@ -5,9 +5,9 @@
  * Order of the tests and what each may conclude (science.md, "Verdict for one end point θ"):
  *  0. polish (optional, certify_polish.c) — moves θ only when R does not rise and ‖∇R‖ falls;
  *  1. stationarity — ‖∇R‖ > max(grad_tol, grad_tol_rel·‖θ‖) ⇒ not_converged (the other
- *     numbers below are still computed and reported, curvature and probes are not run), except
- *     at a boundary point whose boundary certificate holds: R is not differentiable there, the
- *     gradient the network reports is one-sided, and the certificate alone proves a minimum;
+ *     numbers below are still computed and reported, curvature and probes are not run). At a
+ *     kink the gradient is that of θ's own pieces; the bounds below are tight at θ only where it
+ *     vanishes (up to the tolerance), so no certificate is lost by testing it first;
  *  2. patterns, margin m, dead units, boundary pairs b (certify_region.c);
  *  3. b = 0: region certificate R ≤ B + tol ⇒ certified; else the exact one-hidden-layer test
  *     (certify_onehidden.c) R ≤ E + tol ⇒ certified, R > E + tol with every v_j ≠ 0 ⇒ saddle;
@@ -446,9 +446,7 @@ static int analyse(basin__cert_ctx *c, double *theta, basin_certificate *cert)
     cert->exact.applicable = c->one_hidden;
     if (c->one_hidden && (rc = basin__cert_exact(c, &c->oh, theta, R, cert)) != BASIN_OK)
         return rc;
-    int boundary_min =
-        cert->n_boundary > 0 && (cert->region.boundary_holds || cert->exact.boundary_holds);
-    if (!cert->stationary && !boundary_min) {
+    if (!cert->stationary) {
         cert->label = BASIN_VERDICT_NOT_CONVERGED;
         cert->decided_by = BASIN_DECIDED_STATIONARITY;
         say(cert, "not stationary: |grad R| = %.3g > %.3g%s", cert->grad_norm, gtol,
@@ -459,8 +457,6 @@ static int analyse(basin__cert_ctx *c, double *theta, basin_certificate *cert)
     }
     int decided;
     judge_bounds(cert, &decided);
-    if (!cert->stationary) /* a kink on a data point: R is not differentiable there */
-        say(cert, "; one-sided |grad R| = %.3g at this nonsmooth point", cert->grad_norm);
     int certified = decided && cert->label == BASIN_VERDICT_CERTIFIED_MINIMUM;
     if (decided && !(certified && o->check_certified))
         return BASIN_OK;

@@ -40,4 +40,17 @@ void basin__lanes_eval(const basin_net *net, size_t lw, const double *P, const b
                        const size_t *idx, size_t m, const basin_loss *loss, double *G, double *risk,
                        double *scratch, basin_net_ws *ws);
 
+/* The same evaluation with one instruction set forced (tests check that every one gives the
+ * same bits): BASIN_OK, BASIN_ENOTSUP when this CPU or build lacks it, BASIN_EINVAL for a net
+ * the kernel does not take or a bad lw. */
+typedef enum basin__lanes_isa {
+    BASIN__ISA_GENERIC, /* portable C */
+    BASIN__ISA_AVX2,    /* x86-64 AVX2 + FMA */
+    BASIN__ISA_AVX512   /* x86-64 AVX-512 F/VL/DQ */
+} basin__lanes_isa;
+int basin__lanes_eval_isa(basin__lanes_isa isa, const basin_net *net, size_t lw, const double *P,
+                          const basin_dataset *ds, const size_t *idx, size_t m,
+                          const basin_loss *loss, double *G, double *risk, double *scratch,
+                          basin_net_ws *ws);
+
 #endif

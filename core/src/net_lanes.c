@@ -1,37 +1,51 @@
-/* The lane kernel: risk and gradient of small dense nets with forward, loss and backward fused
- * per block of samples, for one parameter vector (lw = 1) or for BASIN__LANES of them at once
- * (lw = 8, one restart per SIMD lane). basin_net_risk_grad routes every eligible net here with
- * lw = 1; the batched trainer uses lw = 8 (lanes_int.h).
+/* The lane kernel: risk and gradient of small dense nets with forward, loss and
+ * backward fused per block of samples, for one parameter vector (lw = 1) or for
+ * BASIN__LANES of them at once (lw = 8, one restart per SIMD lane).
+ * basin_net_risk_grad routes every eligible net here with lw = 1; the batched
+ * trainer uses lw = 8 (lanes_int.h).
  *
  * DESIGN
- * - Why. Tiny nets (2-16-16-1 on a few hundred samples) are far too small for BLAS: a GEMM call
- *   costs more than its arithmetic. Many restarts of the same net on the same data are the
- *   common workload, and they share everything but θ, so restart r lives in lane r: every
- *   weight load, FMA and store serves 8 restarts, the sample x_i is a broadcast scalar, and the
- *   whole state (θ, ∇R, activations of a block of samples) stays in L1.
- * - Bit-identity. Lane r of an lw = 8 call performs exactly the IEEE operations of an lw = 1
- *   call on θ_r, in the same order, so a batched restart is bit-identical to a single one and
- *   to basin_net_risk_grad. That holds because (a) every value is a per-lane expression: no
- *   reduction ever mixes lanes; (b) each reduction has one fixed order, independent of lw,
- *   of the sample blocking and of the SIMD width: z_j = fma chain over inputs i ascending
- *   starting from b_j; δ_in,i = fma chain over outputs j ascending starting from 0; every
- *   gradient entry and the risk accumulate over samples in selection order (one fma / add per
- *   sample); (c) multiply-adds are explicit fma() (correctly rounded everywhere, so the
- *   scalar, AVX2 and AVX-512 variants agree) and nothing else can be contracted: core builds
- *   as ISO C11, where GCC defaults to -ffp-contract=off. The lw = 1 code uses different loop
- *   nests (vectorised over units instead of lanes) but the same per-element sequences.
- * - Blocking. Samples go in blocks of SB: forward of the block (layer inputs and activation
- *   slopes kept), per-sample loss errors, then backward, where each weight-gradient entry is
- *   loaded once per block and receives SB consecutive fma's (same order as one per sample).
- * - Layout. Packed vectors P[p·lw + lane] (θ order, lanes innermost). The forward pass reads a
- *   transposed copy Wf[(i·out + j)·lw + lane] made once per call so that the inner loop runs
- *   over contiguous outputs; back-propagation reads P directly ([j][i] rows).
- * - ISA. The kernel is compiled several times (AVX-512, AVX2+FMA, baseline) and picked at run
- *   time with __builtin_cpu_supports, so a portable build still uses the wide units; without
- *   hardware FMA, fma() is libm's (slow, same results). */
+ * - Why. Tiny nets (2-16-16-1 on a few hundred samples) are far too small for
+ * BLAS: a GEMM call costs more than its arithmetic. Many restarts of the same
+ * net on the same data are the common workload, and they share everything but
+ * θ, so restart r lives in lane r: every weight load, FMA and store serves 8
+ * restarts, the sample x_i is a broadcast scalar, and the whole state (θ, ∇R,
+ * activations of a block of samples) stays in L1.
+ * - Bit-identity. Lane r of an lw = 8 call performs exactly the IEEE operations
+ * of an lw = 1 call on θ_r, in the same order, so a batched restart is
+ * bit-identical to a single one and to basin_net_risk_grad. That holds because
+ * (a) every value is a per-lane expression: no reduction ever mixes lanes; (b)
+ * each reduction has one fixed order, independent of lw, of the sample blocking
+ * and of the SIMD width: z_j = fma chain over inputs i ascending starting from
+ * b_j; δ_in,i = fma chain over outputs j ascending starting from 0; every
+ *   gradient entry and the risk accumulate over samples in selection order (one
+ * fma / add per sample); (c) multiply-adds are explicit fma() (correctly
+ * rounded everywhere, so the scalar, AVX2 and AVX-512 variants agree) and
+ * nothing else can be contracted: core builds as ISO C11, where GCC defaults to
+ * -ffp-contract=off. The lw = 1 code uses different loop nests (vectorised over
+ * units instead of lanes) but the same per-element sequences.
+ * - Blocking. Samples go in blocks of SB: forward of the block (layer inputs
+ * and activation slopes kept), per-sample loss errors, then backward, where
+ * each weight-gradient entry is loaded once per block and receives SB
+ * consecutive fma's (same order as one per sample).
+ * - Layout. Packed vectors P[p·lw + lane] (θ order, lanes innermost). The
+ * forward pass reads a transposed copy Wf[(i·out + j)·lw + lane] made once per
+ * call so that the inner loop runs over contiguous outputs; back-propagation
+ * reads P directly ([j][i] rows).
+ * - Register tiles. Forward: 4 samples × 4 outputs accumulate over the inputs;
+ * input errors: 4 samples × 4 inputs over the outputs; weight gradients: 4
+ * outputs × 4 inputs over the block's samples. Each accumulator is its own fma
+ * chain, so 16 chains hide the latency and one weight load serves 4 samples.
+ * - ISA. lw = 8 has hand-tiled versions with AVX-512 and AVX2 intrinsics
+ * (lanes_simd_int.h, included once per instruction set; the generic code's
+ * auto-vectorisation spills its tiles), picked at run time with
+ * __builtin_cpu_supports, so a portable build still uses the wide units. lw = 1
+ * is the generic code compiled for the same targets. Elsewhere the generic code
+ * runs for both; without hardware FMA, fma() is libm's (slow, same results). */
 #include <math.h>
 #include <string.h>
 
+#include "basin/status.h"
 #include "lanes_int.h"
 #include "net_int.h"
 
@@ -44,12 +58,6 @@
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #else
 #define ALWAYS_INLINE static inline
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define UNROLL _Pragma("GCC unroll 16")
-#else
-#define UNROLL
 #endif
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
@@ -73,7 +81,8 @@ typedef struct stage {
     size_t dense_layer;   /* layer index of the dense layer */
     size_t act_layer;     /* layer index of its activation (has_act) */
     size_t wf_off;        /* into Wf (units of lw) */
-    size_t a_off, sl_off; /* stage input (t ≥ 1) and slopes in the block buffers (per sample) */
+    size_t a_off, sl_off; /* stage input (t ≥ 1) and slopes in the block buffers
+                             (per sample) */
 } stage;
 
 typedef struct plan {
@@ -155,7 +164,8 @@ size_t basin__lanes_scratch_len(const basin_net *net, size_t lw)
     plan pl;
     if (!net || !make_plan(net, &pl))
         return 0;
-    /* Wf, stage inputs, slopes, outputs, two error buffers; input rows and pre-activations */
+    /* Wf, stage inputs, slopes, outputs, two error buffers; input rows and
+     * pre-activations */
     return pl.wf_len * lw + (pl.act_len + pl.sl_len + pl.k + 2 * pl.maxw) * SB * lw +
            (pl.in0 + pl.maxw) * SB;
 }
@@ -192,36 +202,32 @@ ALWAYS_INLINE void transpose_weights(const plan *pl, const size_t lw, const doub
 
 /* Forward tile: samples s0..s0+sn of the block × outputs j0..j0+jn.
  *   z = b + Σ_i W[j][i]·a_i (i ascending), then h(z) = slope·z.
- * a: the block's stage input, scalar rows [S][in] (scalar_in: shared by the lanes) or
- * [S][in][lw]; z, sl: [S][out][lw]; pre (lw = 1, may be NULL): [S][out] pre-activations. */
+ * a: the block's stage input, scalar rows [S][in] (scalar_in: shared by the
+ * lanes) or [S][in][lw]; z, sl: [S][out][lw]; pre (lw = 1, may be NULL):
+ * [S][out] pre-activations. */
 ALWAYS_INLINE void fwd_tile(const stage *st, const size_t lw, const size_t sn, const size_t jn,
                             size_t s0, size_t j0, int scalar_in, const double *P, const double *w,
                             const double *a, double *z, double *sl, double *pre)
 {
     double acc[TS * TJ * BASIN__LANES];
     const size_t in = st->in, out = st->out;
-    UNROLL
     for (size_t jj = 0; jj < jn; jj++)
         for (size_t l = 0; l < lw; l++) {
             const double b0 = st->has_bias ? P[(st->b_off + j0 + jj) * lw + l] : 0.0;
-            UNROLL
             for (size_t ss = 0; ss < sn; ss++)
                 acc[(ss * TJ + jj) * lw + l] = b0;
         }
     for (size_t i = 0; i < in; i++) {
         const double *wi = w + (i * out + j0) * lw;
-        UNROLL
         for (size_t ss = 0; ss < sn; ss++) {
             if (scalar_in) {
                 const double xv = a[(s0 + ss) * in + i];
-                UNROLL
                 for (size_t jj = 0; jj < jn; jj++)
                     for (size_t l = 0; l < lw; l++)
                         acc[(ss * TJ + jj) * lw + l] =
                             fma(wi[jj * lw + l], xv, acc[(ss * TJ + jj) * lw + l]);
             } else {
                 const double *av = a + ((s0 + ss) * in + i) * lw;
-                UNROLL
                 for (size_t jj = 0; jj < jn; jj++)
                     for (size_t l = 0; l < lw; l++)
                         acc[(ss * TJ + jj) * lw + l] =
@@ -230,10 +236,8 @@ ALWAYS_INLINE void fwd_tile(const stage *st, const size_t lw, const size_t sn, c
         }
     }
     const double sneg = st->sn, spos = st->sp;
-    UNROLL
     for (size_t ss = 0; ss < sn; ss++) {
         const size_t row = (s0 + ss) * out + j0;
-        UNROLL
         for (size_t jj = 0; jj < jn; jj++)
             for (size_t l = 0; l < lw; l++) {
                 const double v = acc[(ss * TJ + jj) * lw + l];
@@ -269,8 +273,8 @@ ALWAYS_INLINE void fwd_stage(const stage *st, const size_t lw, size_t S, int sca
                      sl, pre);
 }
 
-/* Loss values into sum and output errors ∂ℓ/∂o / m (times the output activation's slope) into
- * d for the S samples of a block. */
+/* Loss values into sum and output errors ∂ℓ/∂o / m (times the output
+ * activation's slope) into d for the S samples of a block. */
 ALWAYS_INLINE void block_loss(const plan *pl, const size_t lw, const bufs *b,
                               const basin_dataset *ds, const size_t *idx, size_t s0, size_t S,
                               const basin_loss *loss, double inv_m, int want_grad, double *sum)
@@ -313,31 +317,29 @@ ALWAYS_INLINE void block_loss(const plan *pl, const size_t lw, const bufs *b,
     }
 }
 
-/* Weight-gradient tile: gW[j][i] += Σ_s d_s[j]·a_s[i] for j0..j0+jn × i0..i0+in_n over the S
- * samples of the block, each entry one fma per sample in sample order (independent chains
- * across the tile). */
+/* Weight-gradient tile: gW[j][i] += Σ_s d_s[j]·a_s[i] for j0..j0+jn ×
+ * i0..i0+in_n over the S samples of the block, each entry one fma per sample in
+ * sample order (independent chains across the tile). */
 ALWAYS_INLINE void wgrad_tile(const stage *st, const size_t lw, const size_t jn, const size_t in_n,
                               size_t S, size_t j0, size_t i0, int scalar_in, const double *a,
                               const double *d, double *G)
 {
     double g[TJ * TI * BASIN__LANES];
     const size_t in = st->in, out = st->out;
-    UNROLL
     for (size_t jj = 0; jj < jn; jj++)
         for (size_t q = 0; q < in_n * lw; q++)
             g[jj * TI * lw + q] = G[(st->w_off + (j0 + jj) * in + i0) * lw + q];
     for (size_t s = 0; s < S; s++) {
         const double *dv = d + (s * out + j0) * lw;
-        UNROLL
         for (size_t jj = 0; jj < jn; jj++)
-            UNROLL
-        for (size_t ii = 0; ii < in_n; ii++)
-            for (size_t l = 0; l < lw; l++) {
-                const double av = scalar_in ? a[s * in + i0 + ii] : a[(s * in + i0 + ii) * lw + l];
-                g[(jj * TI + ii) * lw + l] = fma(dv[jj * lw + l], av, g[(jj * TI + ii) * lw + l]);
-            }
+            for (size_t ii = 0; ii < in_n; ii++)
+                for (size_t l = 0; l < lw; l++) {
+                    const double av =
+                        scalar_in ? a[s * in + i0 + ii] : a[(s * in + i0 + ii) * lw + l];
+                    g[(jj * TI + ii) * lw + l] =
+                        fma(dv[jj * lw + l], av, g[(jj * TI + ii) * lw + l]);
+                }
     }
-    UNROLL
     for (size_t jj = 0; jj < jn; jj++)
         for (size_t q = 0; q < in_n * lw; q++)
             G[(st->w_off + (j0 + jj) * in + i0) * lw + q] = g[jj * TI * lw + q];
@@ -372,8 +374,9 @@ ALWAYS_INLINE void wgrad(const stage *st, const size_t lw, size_t S, int scalar_
     }
 }
 
-/* Input-error tile: e_s[i] = slope_s[i]·Σ_j W[j][i]·d_s[j] (j ascending, from 0) for samples
- * s0..s0+sn × inputs i0..i0+in_n; sl (the activation below) may be NULL. */
+/* Input-error tile: e_s[i] = slope_s[i]·Σ_j W[j][i]·d_s[j] (j ascending, from
+ * 0) for samples s0..s0+sn × inputs i0..i0+in_n; sl (the activation below) may
+ * be NULL. */
 ALWAYS_INLINE void bwd_tile(const stage *st, const size_t lw, const size_t sn, const size_t in_n,
                             size_t s0, size_t i0, const double *P, const double *d,
                             const double *sl, double *e)
@@ -384,17 +387,14 @@ ALWAYS_INLINE void bwd_tile(const stage *st, const size_t lw, const size_t sn, c
         acc[q] = 0.0;
     for (size_t j = 0; j < out; j++) {
         const double *w = P + (st->w_off + j * in + i0) * lw;
-        UNROLL
         for (size_t ss = 0; ss < sn; ss++) {
             const double *dv = d + ((s0 + ss) * out + j) * lw;
-            UNROLL
             for (size_t ii = 0; ii < in_n; ii++)
                 for (size_t l = 0; l < lw; l++)
                     acc[(ss * TI + ii) * lw + l] =
                         fma(w[ii * lw + l], dv[l], acc[(ss * TI + ii) * lw + l]);
         }
     }
-    UNROLL
     for (size_t ss = 0; ss < sn; ss++) {
         const size_t row = ((s0 + ss) * in + i0) * lw;
         for (size_t q = 0; q < in_n * lw; q++)
@@ -419,8 +419,9 @@ ALWAYS_INLINE void bwd_stage(const stage *st, const size_t lw, size_t S, const d
             bwd_tile(st, lw, S - s0, in - i0 < TI ? in - i0 : TI, s0, i0, P, d, sl, e);
 }
 
-/* Copy the layer values of the block's samples at selection positions ≥ rec_from into ws->act
- * rows (lw = 1): the stage input for t = 0, the pre-activation and the activation output. */
+/* Copy the layer values of the block's samples at selection positions ≥
+ * rec_from into ws->act rows (lw = 1): the stage input for t = 0, the
+ * pre-activation and the activation output. */
 static void record_stage(basin_net_ws *ws, const stage *st, size_t t, const double *x,
                          const double *pre, const double *z, size_t s0, size_t S, size_t rec_from)
 {
@@ -508,6 +509,85 @@ ALWAYS_INLINE void eval_body(const plan *pl, const size_t lw, const double *P,
         ws->rows = m - rec_from;
 }
 
+#if LANES_DISPATCH
+#include <immintrin.h>
+
+/* AVX-512: the 8 lanes are one zmm register. */
+#define SIMD_ATTR TARGET_AVX512
+#define SIMD_NAME(x) x##_avx512
+#define V __m512d
+#define V_LOAD(p) _mm512_loadu_pd(p)
+#define V_STORE(p, v) _mm512_storeu_pd(p, v)
+#define V_SET1(x) _mm512_set1_pd(x)
+#define V_ZERO _mm512_setzero_pd()
+#define V_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define V_ADD(a, b) _mm512_add_pd(a, b)
+#define V_SUB(a, b) _mm512_sub_pd(a, b)
+#define V_MUL(a, b) _mm512_mul_pd(a, b)
+#define V_SLOPE(v, sp, sn)                                                                         \
+    _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_GT_OQ), sn, sp)
+#define VTS 4
+#define VTJ 4
+#define VTI 4
+#include "lanes_simd_int.h"
+#undef SIMD_ATTR
+#undef SIMD_NAME
+#undef V
+#undef V_LOAD
+#undef V_STORE
+#undef V_SET1
+#undef V_ZERO
+#undef V_FMA
+#undef V_ADD
+#undef V_SUB
+#undef V_MUL
+#undef V_SLOPE
+#undef VTS
+#undef VTJ
+#undef VTI
+
+/* AVX2: the 8 lanes are two ymm registers; 16 registers allow a 2 × 2 tile. */
+typedef struct v256x2 {
+    __m256d lo, hi;
+} v256x2;
+#define SIMD_ATTR TARGET_AVX2
+#define SIMD_NAME(x) x##_avx2
+#define V v256x2
+#define V_LOAD(p) ((v256x2){_mm256_loadu_pd(p), _mm256_loadu_pd((p) + 4)})
+#define V_STORE(p, v) (_mm256_storeu_pd(p, (v).lo), _mm256_storeu_pd((p) + 4, (v).hi))
+#define V_SET1(x) ((v256x2){_mm256_set1_pd(x), _mm256_set1_pd(x)})
+#define V_ZERO ((v256x2){_mm256_setzero_pd(), _mm256_setzero_pd()})
+#define V_FMA(a, b, c)                                                                             \
+    ((v256x2){_mm256_fmadd_pd((a).lo, (b).lo, (c).lo), _mm256_fmadd_pd((a).hi, (b).hi, (c).hi)})
+#define V_ADD(a, b) ((v256x2){_mm256_add_pd((a).lo, (b).lo), _mm256_add_pd((a).hi, (b).hi)})
+#define V_SUB(a, b) ((v256x2){_mm256_sub_pd((a).lo, (b).lo), _mm256_sub_pd((a).hi, (b).hi)})
+#define V_MUL(a, b) ((v256x2){_mm256_mul_pd((a).lo, (b).lo), _mm256_mul_pd((a).hi, (b).hi)})
+#define V_SLOPE(v, sp, sn)                                                                         \
+    ((v256x2){_mm256_blendv_pd((sn).lo, (sp).lo,                                                   \
+                               _mm256_cmp_pd((v).lo, _mm256_setzero_pd(), _CMP_GT_OQ)),            \
+              _mm256_blendv_pd((sn).hi, (sp).hi,                                                   \
+                               _mm256_cmp_pd((v).hi, _mm256_setzero_pd(), _CMP_GT_OQ))})
+#define VTS 2
+#define VTJ 2
+#define VTI 2
+#include "lanes_simd_int.h"
+#undef SIMD_ATTR
+#undef SIMD_NAME
+#undef V
+#undef V_LOAD
+#undef V_STORE
+#undef V_SET1
+#undef V_ZERO
+#undef V_FMA
+#undef V_ADD
+#undef V_SUB
+#undef V_MUL
+#undef V_SLOPE
+#undef VTS
+#undef VTJ
+#undef VTI
+#endif
+
 #define LANES_ARGS                                                                                 \
     const plan *pl, const double *P, const basin_dataset *ds, const size_t *idx, size_t m,         \
         const basin_loss *loss, double *G, double *risk, double *scratch, basin_net_ws *ws
@@ -526,39 +606,66 @@ TARGET_AVX2 static void eval_1_avx2(LANES_ARGS)
 {
     LANES_CALL(1);
 }
-TARGET_AVX2 static void eval_8_avx2(LANES_ARGS)
-{
-    LANES_CALL(BASIN__LANES);
-}
 TARGET_AVX512 static void eval_1_avx512(LANES_ARGS)
 {
     LANES_CALL(1);
 }
-TARGET_AVX512 static void eval_8_avx512(LANES_ARGS)
-{
-    LANES_CALL(BASIN__LANES);
-}
 #endif
+
+int basin__lanes_eval_isa(basin__lanes_isa isa, const basin_net *net, size_t lw, const double *P,
+                          const basin_dataset *ds, const size_t *idx, size_t m,
+                          const basin_loss *loss, double *G, double *risk, double *scratch,
+                          basin_net_ws *ws)
+{
+    plan pl;
+    int rc = BASIN_EINVAL;
+    if (!make_plan(net, &pl) || (lw != 1 && lw != BASIN__LANES) || m == 0)
+        goto done;
+    if (lw != 1)
+        ws = NULL;
+    rc = BASIN_ENOTSUP;
+    switch (isa) {
+    case BASIN__ISA_GENERIC:
+        (lw == 1 ? eval_1 : eval_8)(&pl, P, ds, idx, m, loss, G, risk, scratch, ws);
+        rc = BASIN_OK;
+        break;
+#if LANES_DISPATCH
+    case BASIN__ISA_AVX2:
+        if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+            goto done;
+        if (lw == 1)
+            eval_1_avx2(&pl, P, ds, idx, m, loss, G, risk, scratch, ws);
+        else
+            veval_avx2(&pl, P, ds, idx, m, loss, G, risk, scratch);
+        rc = BASIN_OK;
+        break;
+    case BASIN__ISA_AVX512:
+        if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl") ||
+            !__builtin_cpu_supports("avx512dq"))
+            goto done;
+        if (lw == 1)
+            eval_1_avx512(&pl, P, ds, idx, m, loss, G, risk, scratch, ws);
+        else
+            veval_avx512(&pl, P, ds, idx, m, loss, G, risk, scratch);
+        rc = BASIN_OK;
+        break;
+#endif
+    default:
+        break;
+    }
+done:
+    return rc;
+}
 
 void basin__lanes_eval(const basin_net *net, size_t lw, const double *P, const basin_dataset *ds,
                        const size_t *idx, size_t m, const basin_loss *loss, double *G, double *risk,
                        double *scratch, basin_net_ws *ws)
 {
-    plan pl;
-    if (!make_plan(net, &pl) || (lw != 1 && lw != BASIN__LANES) || m == 0)
-        return; /* callers check eligibility first */
-    if (lw != 1)
-        ws = NULL;
-#if LANES_DISPATCH
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512dq")) {
-        (lw == 1 ? eval_1_avx512 : eval_8_avx512)(&pl, P, ds, idx, m, loss, G, risk, scratch, ws);
-        return;
-    }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        (lw == 1 ? eval_1_avx2 : eval_8_avx2)(&pl, P, ds, idx, m, loss, G, risk, scratch, ws);
-        return;
-    }
-#endif
-    (lw == 1 ? eval_1 : eval_8)(&pl, P, ds, idx, m, loss, G, risk, scratch, ws);
+    /* the widest instruction set the CPU has; every one gives the same bits */
+    if (basin__lanes_eval_isa(BASIN__ISA_AVX512, net, lw, P, ds, idx, m, loss, G, risk, scratch,
+                              ws) == BASIN_ENOTSUP &&
+        basin__lanes_eval_isa(BASIN__ISA_AVX2, net, lw, P, ds, idx, m, loss, G, risk, scratch,
+                              ws) == BASIN_ENOTSUP)
+        basin__lanes_eval_isa(BASIN__ISA_GENERIC, net, lw, P, ds, idx, m, loss, G, risk, scratch,
+                              ws);
 }

@@ -758,6 +758,57 @@ describe('runs', () => {
   });
 });
 
+describe('constructions and evaluations', () => {
+  // a V with a bump: no line fits it (R_lin > 0)
+  const vData = { kind: 'inline', x: [[-3], [-2], [-1], [-0.5], [0.5], [1], [2], [3.5]], y: [2.9, 2.1, 0.8, 0.45, 0.6, 1.1, 1.9, 3.3] };
+  const net141 = { input_shape: [1], layers: [{ type: 'dense', units: 4 }, { type: 'activation', kind: 'relu' }, { type: 'dense', units: 1 }] };
+
+  it('builds, certifies and stores each construction kind', async () => {
+    const lr = await post('/v1/constructions', { kind: 'linear_region_minimum', dataset: vData, architecture: net141 });
+    assert.equal(lr.status, 201, lr.text);
+    assert.equal(lr.headers.get('location'), `/v1/runs/${lr.json.run.id}`);
+    assert.equal(lr.json.run.origin, 'construction');
+    const ds = await get(`/v1/datasets/${lr.json.dataset_id}`);
+    assert.ok(Math.abs(lr.json.run.final_risk - ds.json.linear_fit.loss.squared.risk) <= 1e-12);
+    const gf = await post('/v1/constructions', { kind: 'group_fit', dataset_id: lr.json.dataset_id, architecture_id: lr.json.architecture_id, breakpoints: [0] });
+    assert.equal(gf.status, 201, gf.text);
+    assert.ok(gf.json.run.final_risk < lr.json.run.final_risk);
+    const run = await get(`/v1/runs/${lr.json.run.id}`);
+    assert.equal(run.status, 200);
+    const cp = await post('/v1/constructions', {
+      kind: 'cpwl', dataset: { kind: 'inline', x: [[0, 0], [1, 2], [-1, 1]], y: [0.5, 1, 2] },
+      pieces: [{ a: [1, 0], b: 0 }, { a: [0, 1], b: 0.5 }, { a: [-1, -1], b: 2 }], sets: [[0, 1], [2]],
+    });
+    assert.equal(cp.status, 201, cp.text);
+    assert.equal(cp.json.construction.kind, 'cpwl');
+  });
+
+  it('refuses impossible constructions at the offending field', async () => {
+    const bad = await post('/v1/constructions', { kind: 'group_fit', dataset: { kind: 'inline', x: [[-1], [0], [1]], y: [1.5, 0.25, 1.5] }, groups: [0, 1, 0] });
+    assert.equal(bad.status, 422);
+    assert.deepEqual(pointers(bad), ['/groups']);
+    const kind = await post('/v1/constructions', { kind: 'spline', dataset: vData });
+    assert.equal(kind.status, 422);
+    assert.ok(pointers(kind).includes('/kind'));
+    const none = await post('/v1/constructions', { kind: 'group_fit', dataset_id: 'ds_0000000000000000', breakpoints: [0] });
+    assert.equal(none.status, 422);
+    assert.deepEqual(pointers(none), ['/dataset_id']);
+  });
+
+  it('evaluates and stores a given parameter vector', async () => {
+    const line = { input_shape: [1], layers: [{ type: 'dense', units: 1 }] };
+    const wrong = await post('/v1/evaluations', { dataset: vData, architecture: line, params: [1, 2, 3] });
+    assert.equal(wrong.status, 422);
+    assert.deepEqual(pointers(wrong), ['/params']);
+    const ok = await post('/v1/evaluations', { dataset: vData, architecture: line, params: [0.3, 1.1], certify: { probes: 2 } });
+    assert.equal(ok.status, 201, ok.text);
+    assert.equal(ok.json.run.origin, 'imported');
+    assert.equal(ok.headers.get('location'), `/v1/runs/${ok.json.run.id}`);
+    const run = await get(`/v1/runs/${ok.json.run.id}`);
+    assert.equal(run.json.final_risk, ok.json.risk);
+  });
+});
+
 describe('coverage', () => {
   it('saw every operation of the contract answer 2xx', () => {
     const missing = [];

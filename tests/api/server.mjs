@@ -4,6 +4,8 @@
 // fresh database in a temporary directory, port 0 (the kernel picks a free one) and one worker;
 // its address is read from the "basinlab listening on http://HOST:PORT" line it prints once
 // everything is up. stop() sends SIGTERM (the graceful drain) and waits for the exit status.
+// With BASINLAB_TEST_STORE set to a postgres:// URL (ctest's api_contract_pg, scripts/pg) the
+// server stores on PostgreSQL instead, in a fresh schema of its own (basinlab's schema= parameter).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -22,11 +24,19 @@ export function binaryPath() {
   return bin;
 }
 
+/* A SQLite file in dir, or on PostgreSQL the test URL with a schema named after dir. */
+function storeLocation(dir) {
+  const pg = process.env.BASINLAB_TEST_STORE;
+  if (!pg || !/^postgres(ql)?:\/\//.test(pg)) return path.join(dir, 'x.db');
+  const schema = 't_' + path.basename(dir).toLowerCase().replace(/[^a-z0-9]/g, '_');
+  return `${pg}${pg.includes('?') ? '&' : '?'}schema=${schema}`;
+}
+
 export class Server {
   /* extraArgs: more `serve` flags, e.g. ['--max-queued-runs', '100']. */
   static async start(extraArgs = []) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'basinlab-api-'));
-    const args = ['serve', '--port', '0', '--db', path.join(dir, 'x.db'), '--workers', '1', ...extraArgs];
+    const args = ['serve', '--port', '0', '--db', storeLocation(dir), '--workers', '1', ...extraArgs];
     const child = spawn(binaryPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const server = new Server(child, dir);
     child.stderr.on('data', (d) => {

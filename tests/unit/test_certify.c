@@ -407,6 +407,60 @@ static void test_kink_on_data_point(void **state)
     basin_net_free(net);
 }
 
+static void test_two_kinks_on_data_points(void **state)
+{
+    (void)state;
+    /* f = relu(x) − relu(x − 4) on x = −3..7: pieces 0, x, 4. Interior samples carry noise
+     * (0.1, −0.2, 0.1) with Σr = Σr·x = 0 on every piece; the kink samples x = 0 and x = 4 lie
+     * exactly on both neighbouring lines. Whichever side each kink sample takes, every group's
+     * least-squares line stays the network's piece, so B = R for all four assignments. */
+    double x[11], y[11];
+    const double noise[3] = {0.1, -0.2, 0.1};
+    for (int i = 0; i < 11; i++) {
+        x[i] = i - 3;
+        double f = fmax(0.0, x[i]) - fmax(0.0, x[i] - 4);
+        int interior = i != 3 && i != 7;
+        y[i] = f + (interior ? noise[(i < 3 ? i : i < 7 ? i - 4 : i - 8)] : 0.0);
+    }
+    double th[7] = {1, 1, 0, -4, 1, -1, 0};
+    basin_net *net = net_1h1(2);
+    basin_dataset *ds = make_ds(11, 1, x, y);
+    basin_loss loss = squared();
+    basin_certify_opts o = quiet_opts();
+    basin_certificate *c = NULL;
+    assert_int_equal(basin_certify(net, ds, &loss, 0.0, th, &o, &c), BASIN_OK);
+    double R = 3 * 0.5 * (0.01 + 0.04 + 0.01) / 11;
+    assert_near(c->risk, R, 1e-15);
+    assert_true(c->grad_norm <= 1e-14);
+    assert_int_equal(c->n_boundary, 2);
+    assert_int_equal(c->boundary_pairs[0].sample, 3);
+    assert_int_equal(c->boundary_pairs[0].unit, 0);
+    assert_int_equal(c->boundary_pairs[1].sample, 7);
+    assert_int_equal(c->boundary_pairs[1].unit, 1);
+    assert_int_equal(c->region.n_groups, 3);
+    assert_true(c->region.boundary_ran);
+    assert_int_equal(c->region.boundary_total, 4);
+    assert_int_equal(c->region.boundary_evaluated, 4);
+    assert_near(c->region.boundary_bound, R, 1e-14);
+    assert_true(c->region.boundary_holds);
+    assert_int_equal(c->label, BASIN_VERDICT_CERTIFIED_MINIMUM);
+    assert_int_equal(c->decided_by, BASIN_DECIDED_BOUNDARY_CERTIFICATE);
+    assert_int_equal(c->exact.boundary_total, 4);
+    assert_int_equal(c->exact.boundary_evaluated, 4);
+    assert_near(c->exact.boundary_value, R, 1e-14);
+    assert_true(c->exact.boundary_holds);
+    basin_certificate_free(c);
+    /* move the first kink sample off both lines: the assignment that puts it with the left
+     * group now fits it better than the network does, so the bound fails */
+    ds->y[3] = 0.3;
+    assert_int_equal(basin_certify(net, ds, &loss, 0.0, th, &o, &c), BASIN_OK);
+    assert_false(c->region.boundary_holds);
+    assert_int_not_equal(c->decided_by, BASIN_DECIDED_BOUNDARY_CERTIFICATE);
+    basin_certificate_free(c);
+    basin_dataset_free(ds);
+    basin_net_free(net);
+}
+
 static void test_probe_escape_at_boundary(void **state)
 {
     (void)state;
@@ -800,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_saddle_curvature),
         cmocka_unit_test(test_dead_units),
         cmocka_unit_test(test_kink_on_data_point),
+        cmocka_unit_test(test_two_kinks_on_data_points),
         cmocka_unit_test(test_probe_escape_at_boundary),
         cmocka_unit_test(test_maxpool_tie),
         cmocka_unit_test(test_absolute_loss_not_certified),

@@ -493,6 +493,9 @@ static void sweep(struct fx *f, struct ledger *l, unsigned ops, enum vfs_fault_e
         assert_true(n < 400); /* the workload is finite: the sweep must end */
     }
     assert_true(l->faulted > faulted_before); /* the plan did make something fail */
+    fprintf(stderr,
+            "  sweep ops=%u error=%d persistent=%d: %zu faulted rounds, %zu refusals so far\n", ops,
+            (int)error, persistent, l->faulted - faulted_before, l->refused);
 }
 
 /* ---- the tests ---- */

@@ -10,7 +10,12 @@
  *
  * Expected values never come from the code under test: ordering by final_risk is checked
  * against a sort done here, the linear-fit risk against normal equations solved here, event
- * counts against the number of runs submitted. */
+ * counts against the number of runs submitted.
+ *
+ * With BASINLAB_TEST_STORE set to a postgres:// URL (ctest's test_serve_pg, scripts/pg) every
+ * server runs on PostgreSQL instead, each temporary directory mapped to its own schema
+ * (store_location), with a 3 s lease so that a restart after SIGKILL gets the killed
+ * process's runs back quickly; direct queries go through libpq. */
 #define _XOPEN_SOURCE 700 /* nftw */
 
 #include <errno.h>
@@ -37,6 +42,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "app.h"
@@ -88,6 +94,59 @@ static void rm_tree(const char *dir)
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* ---- the store under test ---- */
+
+/* The PostgreSQL URL under test, or NULL for SQLite files. */
+static const char *pg_url(void)
+{
+    const char *u = getenv("BASINLAB_TEST_STORE");
+    return u && (strncmp(u, "postgres://", 11) == 0 || strncmp(u, "postgresql://", 13) == 0) ? u
+                                                                                             : NULL;
+}
+
+/* A schema name for a temporary directory: its base name, lowercased, as [a-z0-9_]. */
+static void schema_of(const char *dir, char *out, size_t cap)
+{
+    const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+    size_t o = 0;
+    o += (size_t)snprintf(out, cap, "t_");
+    for (; *base && o + 1 < cap; base++) {
+        char c = *base;
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        out[o++] = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : '_';
+    }
+    out[o] = '\0';
+}
+
+/* The store location for the database file `file` in dir: the file, or on PostgreSQL the URL
+ * with the directory's schema. */
+static void store_location(const char *dir, const char *file, char *out, size_t cap)
+{
+    char schema[96];
+    if (!pg_url()) {
+        snprintf(out, cap, "%s/%s", dir, file);
+        return;
+    }
+    schema_of(dir, schema, sizeof schema);
+    snprintf(out, cap, "%s%sschema=%s", pg_url(), strchr(pg_url(), '?') ? "&" : "?", schema);
+}
+
+/* A libpq connection whose search_path is the schema of location (PostgreSQL only). */
+static PGconn *pg_connect(const char *location)
+{
+    const char *sch = strstr(location, "schema=");
+    char sql[160];
+    PGconn *c = PQconnectdb(pg_url());
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    assert_non_null(sch);
+    snprintf(sql, sizeof sql, "SET search_path TO %.100s", sch + 7);
+    PGresult *r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    return c;
+}
+
 /* ---- the server process ---- */
 
 struct server {
@@ -103,7 +162,7 @@ static void server_start(const char *dir, unsigned workers, struct server *s)
 {
     int pipefd[2];
     char workers_text[16];
-    snprintf(s->db, sizeof s->db, "%s/basinlab.db", dir);
+    store_location(dir, "basinlab.db", s->db, sizeof s->db);
     snprintf(s->log, sizeof s->log, "%s/server.log", dir);
     snprintf(workers_text, sizeof workers_text, "%u", workers);
     assert_int_equal(pipe(pipefd), 0);
@@ -116,8 +175,12 @@ static void server_start(const char *dir, unsigned workers, struct server *s)
             dup2(logfd, STDERR_FILENO);
         close(pipefd[0]);
         close(pipefd[1]);
-        execl(BASINLAB_BINARY, BASINLAB_BINARY, "serve", "--port", "0", "--db", s->db, "--workers",
-              workers_text, (char *)NULL);
+        if (pg_url())
+            execl(BASINLAB_BINARY, BASINLAB_BINARY, "serve", "--port", "0", "--db", s->db,
+                  "--workers", workers_text, "--lease-timeout", "3", (char *)NULL);
+        else
+            execl(BASINLAB_BINARY, BASINLAB_BINARY, "serve", "--port", "0", "--db", s->db,
+                  "--workers", workers_text, (char *)NULL);
         _exit(127);
     }
     close(pipefd[1]);
@@ -1015,6 +1078,16 @@ static void wait_running(int port, const char *id)
 static long long db_count(const char *path, const char *sql)
 {
     sqlite3 *db = NULL;
+    if (pg_url()) {
+        PGconn *c = pg_connect(path);
+        PGresult *r = PQexec(c, sql);
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        assert_int_equal(PQntuples(r), 1);
+        long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        PQfinish(c);
+        return n;
+    }
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
@@ -1122,6 +1195,13 @@ static void test_sigkill_then_restart(void **state)
     json_decref(before);
     json_decref(after);
     assert_int_equal(server_stop(&srv, SIGTERM, 10.0, NULL), 0);
+    if (pg_url()) {
+        /* PostgreSQL checks its constraints at every commit; the runs are all finished */
+        assert_int_equal(db_count(srv.db, "SELECT count(*) FROM runs WHERE status <> 'finished'"),
+                         0);
+        rm_tree(dir);
+        return;
+    }
 
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -1147,7 +1227,7 @@ static void test_queue_full_and_draining(void **state)
     struct http_config hc;
     struct resp r;
     assert_non_null(mkdtemp(dir));
-    snprintf(loc, sizeof loc, "%s/q.db", dir);
+    store_location(dir, "q.db", loc, sizeof loc);
     assert_int_equal(store_open(loc, NULL, &st, err, sizeof err), STORE_OK);
     memset(&app, 0, sizeof app);
     assert_int_equal(app_init(&app), BASIN_OK);
@@ -1263,13 +1343,23 @@ static void test_refuses_newer_database(void **state)
     char path[600], err[256];
     struct store *st = NULL;
     assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/basinlab.db", dir);
+    store_location(dir, "basinlab.db", path, sizeof path);
     assert_int_equal(store_open(path, NULL, &st, err, sizeof err), STORE_OK);
     store_close(st);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 9999", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    if (pg_url()) {
+        PGconn *c = pg_connect(path);
+        PGresult *r = PQexec(c, "INSERT INTO schema_migrations (version, name) "
+                                "VALUES (9999, '9999_future.sql')");
+        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+        PQfinish(c);
+    } else {
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 9999", NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+    }
 
     pid_t pid = fork();
     assert_true(pid >= 0);

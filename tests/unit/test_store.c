@@ -5,7 +5,11 @@
  * (every row exactly once), trajectories (byte-exact round trip, chunking, spike-preserving
  * downsampling), SSE events, metrics, and 4 threads claiming concurrently. Every test ends with
  * PRAGMA integrity_check and foreign_key_check on the file. Expected values come from the
- * test's own bookkeeping or from direct SQL on the file, never from the store under test. */
+ * test's own bookkeeping or from direct SQL on the file, never from the store under test.
+ * With BASINLAB_TEST_STORE set to a postgres:// URL (ctest's *_pg run, scripts/pg) the same
+ * tests run against the PostgreSQL backend: each test gets a fresh schema (the URL's
+ * schema= parameter), direct SQL goes through libpq, and the few statements that differ
+ * between the dialects are given in both (DIALECT). */
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -19,6 +23,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "ids.h"
@@ -27,7 +32,8 @@
 
 struct fx {
     char dir[64];
-    char path[128];
+    char path[512];
+    char schema[32]; /* PostgreSQL: the test's own schema */
     struct store *s;
     char ds[STORE_ID_SIZE];
     char ar[STORE_ID_SIZE];
@@ -35,11 +41,60 @@ struct fx {
 
 /* ---- helpers ---- */
 
+/* The PostgreSQL URL under test, or NULL for SQLite. */
+static const char *pg_url(void)
+{
+    const char *u = getenv("BASINLAB_TEST_STORE");
+    return u && (strncmp(u, "postgres://", 11) == 0 || strncmp(u, "postgresql://", 13) == 0) ? u
+                                                                                             : NULL;
+}
+#define DIALECT(sqlite_sql, pg_sql) (pg_url() ? (pg_sql) : (sqlite_sql))
+
+/* A libpq connection to the test's schema. */
+static PGconn *pg_connect(const struct fx *f)
+{
+    char sql[96];
+    PGconn *c = PQconnectdb(pg_url());
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PQclear(PQexec(c, "SET client_min_messages = warning"));
+    if (f && f->schema[0]) {
+        snprintf(sql, sizeof sql, "SET search_path TO %s", f->schema);
+        PGresult *r = PQexec(c, sql);
+        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+    }
+    return c;
+}
+
+static void pg_exec(const struct fx *f, const char *sql)
+{
+    PGconn *c = pg_connect(f);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(c);
+}
+
 static int64_t raw_int(const struct fx *f, const char *sql)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int64_t v;
+    if (pg_url()) {
+        PGconn *c = pg_connect(f);
+        PGresult *r = PQexec(c, sql);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        assert_int_equal(PQntuples(r), 1);
+        /* booleans answer t/f */
+        v = PQgetvalue(r, 0, 0)[0] == 't' ? 1 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        PQfinish(c);
+        return v;
+    }
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
@@ -53,6 +108,10 @@ static int64_t raw_int(const struct fx *f, const char *sql)
 static void raw_exec(const struct fx *f, const char *sql)
 {
     sqlite3 *db = NULL;
+    if (pg_url()) {
+        pg_exec(f, sql);
+        return;
+    }
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -175,6 +234,15 @@ static int setup(void **state)
     if (!mkdtemp(f->dir))
         return -1;
     snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
+    if (pg_url()) {
+        /* a fresh schema per test; the store creates it */
+        char hex[STORE_ID_SIZE];
+        if (ids_new("t_", hex, sizeof hex) != 0)
+            return -1;
+        snprintf(f->schema, sizeof f->schema, "%s", hex);
+        snprintf(f->path, sizeof f->path, "%s%sschema=%s", pg_url(),
+                 strchr(pg_url(), '?') ? "&" : "?", f->schema);
+    }
     if (open_store(f, NULL) != STORE_OK)
         return -1;
     if (insert_dataset(f->s, "fixture", f->ds) != STORE_OK ||
@@ -187,7 +255,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char p[160];
+    char p[600];
     const char *suffix[] = {"", "-wal", "-shm"};
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -195,6 +263,15 @@ static int teardown(void **state)
     int ok = 1;
 
     store_close(f->s);
+    if (f->schema[0]) {
+        /* PostgreSQL enforces the constraints itself; drop the test's schema */
+        char sql[96];
+        snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", f->schema);
+        pg_exec(NULL, sql);
+        rmdir(f->dir);
+        free(f);
+        return 0;
+    }
     /* The file must be sound after every test. */
     if (sqlite3_open(f->path, &db) != SQLITE_OK)
         ok = 0;
@@ -267,8 +344,14 @@ static void test_open_errors(void **state)
     (void)state;
     assert_int_equal(store_open(":memory:", NULL, &s, err, sizeof err), STORE_EINVAL);
     assert_null(s);
-    assert_int_equal(store_open("postgres://db/x", NULL, &s, err, sizeof err), STORE_EINVAL);
+    /* PostgreSQL: nothing listens on port 1; a bad schema name is refused before connecting */
+    assert_int_equal(store_open("postgres://127.0.0.1:1/x", NULL, &s, err, sizeof err), STORE_EIO);
+    assert_null(s);
     assert_non_null(strstr(err, "PostgreSQL"));
+    assert_int_equal(
+        store_open("postgres://127.0.0.1:1/x?schema=Bad-Name", NULL, &s, err, sizeof err),
+        STORE_EINVAL);
+    assert_non_null(strstr(err, "schema"));
     assert_int_equal(store_open("/nonexistent_dir_basinlab/x.db", NULL, &s, err, sizeof err),
                      STORE_EIO);
     assert_non_null(strstr(err, "/nonexistent_dir_basinlab/x.db"));
@@ -300,7 +383,8 @@ static void test_dataset_round_trip(void **state)
 
     assert_int_equal(store_ping(f->s), STORE_OK);
     assert_int_equal(store_schema_version(f->s, &version), STORE_OK);
-    assert_int_equal(version, raw_int(f, "PRAGMA user_version"));
+    assert_int_equal(version, raw_int(f, DIALECT("PRAGMA user_version",
+                                                 "SELECT max(version) FROM schema_migrations")));
     assert_true(ids_valid(f->ds, IDS_PREFIX_DATASET));
     assert_int_equal(store_dataset_get(f->s, f->ds, STORE_WITH_DATA, &d), STORE_OK);
     assert_string_equal(d->id, f->ds);
@@ -319,8 +403,11 @@ static void test_dataset_round_trip(void **state)
     assert_true(d->created_at_ms > 1600000000000LL);
     store_dataset_free(d);
     /* The blob is little-endian float64: byte 7 of x[1] = -0.0 holds the sign bit. */
-    assert_int_equal(raw_int(f, "SELECT hex(substr(x, 9, 8)) = '0000000000000080' FROM datasets"),
-                     1);
+    assert_int_equal(
+        raw_int(f, DIALECT("SELECT hex(substr(x, 9, 8)) = '0000000000000080' FROM datasets",
+                           "SELECT encode(substring(x from 9 for 8), 'hex') = '0000000000000080' "
+                           "FROM datasets")),
+        1);
 
     /* Without STORE_WITH_DATA the arrays are not loaded. */
     assert_int_equal(store_dataset_get(f->s, f->ds, 0, &d), STORE_OK);
@@ -466,15 +553,19 @@ static void test_experiment_create_atomic(void **state)
     int existed = -1;
 
     /* The 4th run insert fails inside the transaction. */
-    raw_exec(f, "CREATE TRIGGER fail_4th BEFORE INSERT ON runs WHEN NEW.restart_index = 3 "
-                "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+    raw_exec(f, DIALECT("CREATE TRIGGER fail_4th BEFORE INSERT ON runs WHEN NEW.restart_index = 3 "
+                        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+                        "CREATE FUNCTION fail_4th() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                        "IF NEW.restart_index = 3 THEN RAISE EXCEPTION 'injected failure'; "
+                        "END IF; RETURN NEW; END $$; CREATE TRIGGER fail_4th BEFORE INSERT ON "
+                        "runs FOR EACH ROW EXECUTE FUNCTION fail_4th()"));
     assert_int_not_equal(new_experiment(f, 6, "key-1", "hash-1", ex, &existed), STORE_OK);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM experiments"), 0);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM runs"), 0);
     /* 3 runs are fine. */
     assert_int_equal(new_experiment(f, 3, NULL, NULL, ex, NULL), STORE_OK);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM runs"), 3);
-    raw_exec(f, "DROP TRIGGER fail_4th");
+    raw_exec(f, DIALECT("DROP TRIGGER fail_4th", "DROP TRIGGER fail_4th ON runs"));
 
     /* The failed attempt did not consume its idempotency key. */
     assert_int_equal(new_experiment(f, 6, "key-1", "hash-1", ex, &existed), STORE_OK);
@@ -1168,8 +1259,11 @@ static void test_trajectory_round_trip(void **state)
                      STORE_OK);
     /* Filled chunk by chunk: 512 + 512 + 276, not one row per append. */
     assert_int_equal(raw_int(f, "SELECT count(*) FROM trajectory_chunks"), 3);
-    assert_int_equal(raw_int(f, "SELECT group_concat(count) FROM trajectory_chunks "
-                                "WHERE chunk_no = 1 AND count = 512 AND first_step = 1537"),
+    assert_int_equal(raw_int(f, DIALECT("SELECT group_concat(count) FROM trajectory_chunks "
+                                        "WHERE chunk_no = 1 AND count = 512 AND first_step = 1537",
+                                        "SELECT string_agg(count::text, ',') FROM "
+                                        "trajectory_chunks WHERE chunk_no = 1 AND count = 512 "
+                                        "AND first_step = 1537")),
                      512);
 
     assert_int_equal(store_trajectory_info(f->s, c->runs[0].id, &info), STORE_OK);
