@@ -21,9 +21,9 @@ enum auth_scope { AUTH_SCOPE_NONE = 0, AUTH_SCOPE_READ = 1, AUTH_SCOPE_WRITE = 2
 
 #define AUTH_TOKEN_PREFIX "blt_"
 enum {
-    AUTH_SECRET_BYTES = 32,                       /* random bytes in a token */
-    AUTH_TOKEN_CHARS = 4 + 43,                    /* prefix + unpadded base64url of 32 bytes */
-    AUTH_TOKEN_SIZE = AUTH_TOKEN_CHARS + 1,       /* with the NUL */
+    AUTH_SECRET_BYTES = 32,                        /* random bytes in a token */
+    AUTH_TOKEN_CHARS = 4 + 43,                     /* prefix + unpadded base64url of 32 bytes */
+    AUTH_TOKEN_SIZE = AUTH_TOKEN_CHARS + 1,        /* with the NUL */
     AUTH_HASH_HEX_SIZE = STORE_API_TOKEN_HASH_SIZE /* 64 hex digits + NUL */
 };
 

@@ -1,11 +1,12 @@
 /* basinlab: entry point. Dispatches to the sub-commands: `train` (offline CLI, cli_train.c),
  * `construct` and `certify` (offline constructions and verdicts, cli_construct.c), `serve` (the
- * REST service, serve.c), `worker` (training for a shared store, cli_worker.c), `version` and
- * `help`. */
+ * REST service, serve.c), `worker` (training for a shared store, cli_worker.c), `token` (API
+ * tokens, cli_token.c), `version` and `help`. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli_construct.h"
+#include "cli_token.h"
 #include "cli_train.h"
 #include "cli_worker.h"
 #include "serve.h"
@@ -19,6 +20,7 @@ static void usage(FILE *out)
           "  train     run an experiment spec offline and print the results as JSON\n"
           "  construct build one of the paper's constructions offline and certify it\n"
           "  certify   print the verdict of a parameter vector (offline)\n"
+          "  token     create, list or revoke API tokens (basinlab serve --auth tokens)\n"
           "  version   print the version\n"
           "  help      show this help\n\n",
           out);
@@ -49,6 +51,8 @@ int main(int argc, char **argv)
         return cli_certify_main(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)
         return serve_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "token") == 0)
+        return cli_token_main(argc - 1, argv + 1);
     if (strcmp(cmd, "worker") == 0)
         return cli_worker_main(argc - 1, argv + 1);
     fprintf(stderr, "basinlab: unknown command '%s'\n", cmd);

@@ -36,8 +36,7 @@ struct ratelimit_stats {
  * max_clients buckets (0 → RATELIMIT_DEFAULT_MAX_CLIENTS). BASIN_EINVAL when rate_per_s is not
  * in [RATELIMIT_MIN_RATE, RATELIMIT_MAX_RATE] or burst not in [1, RATELIMIT_MAX_BURST];
  * BASIN_ENOMEM. Every allocation happens here, none per request. */
-int ratelimit_create(double rate_per_s, unsigned burst, size_t max_clients,
-                     struct ratelimit **out);
+int ratelimit_create(double rate_per_s, unsigned burst, size_t max_clients, struct ratelimit **out);
 /* Accepts NULL. No call may be in flight. */
 void ratelimit_free(struct ratelimit *rl);
 
@@ -48,8 +47,7 @@ void ratelimit_free(struct ratelimit *rl);
 int ratelimit_take_at(struct ratelimit *rl, const char *client, uint64_t now_ns, int *allowed,
                       unsigned *retry_after_s);
 /* ratelimit_take_at with CLOCK_MONOTONIC. */
-int ratelimit_take(struct ratelimit *rl, const char *client, int *allowed,
-                   unsigned *retry_after_s);
+int ratelimit_take(struct ratelimit *rl, const char *client, int *allowed, unsigned *retry_after_s);
 
 /* A snapshot of the counters. */
 void ratelimit_get_stats(struct ratelimit *rl, struct ratelimit_stats *out);

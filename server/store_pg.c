@@ -552,7 +552,7 @@ int store_pg_lock_experiment(struct pg_store *ps, PGconn *conn, const char *exp_
     *found = 0;
     pgp_init(&p);
     pgp_text(&p, exp_id);
-    rc = store_pg_query(ps, conn, "SELECT status FROM experiments WHERE id = $1::text",
+    rc = store_pg_query(ps, conn, "SELECT status FROM experiments WHERE id = $1::text FOR UPDATE",
                         &p, &res);
     if (rc != STORE_OK || PQntuples(res) == 0)
         goto done;

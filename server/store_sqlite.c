@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "json_out.h"
 #include "migrate.h"
 
 /* ---- errors ---- */
@@ -175,6 +176,14 @@ void store_sq_release(struct sqlite_store *ss, sqlite3 *db)
         return;
     if (!sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    /* A ROLLBACK can itself fail (it must allocate a statement). A connection still inside a
+     * transaction must not be reused: the next caller's statements would run inside it and a
+     * later release would roll back writes that were reported committed. Closing it rolls the
+     * transaction back. */
+    if (!sqlite3_get_autocommit(db)) {
+        sqlite3_close_v2(db);
+        return;
+    }
     pthread_mutex_lock(&ss->mu);
     if (ss->n_idle < (size_t)ss->max_idle) {
         ss->idle[ss->n_idle++] = db;
@@ -243,19 +252,49 @@ int store_sq_bind_text(sqlite3_stmt *st, int idx, const char *s)
     return store_sq_bind_rc(sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT));
 }
 
+/* A growable malloc'd text for json_write_compact. */
+struct json_text {
+    char *data;
+    size_t len, cap;
+};
+
+static int json_text_append(const char *buf, size_t n, void *user)
+{
+    struct json_text *t = user;
+    if (n >= t->cap - t->len || !t->data) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap - t->len <= n) {
+            if (cap > SIZE_MAX / 2)
+                return -1;
+            cap *= 2;
+        }
+        char *grown = realloc(t->data, cap);
+        if (!grown)
+            return -1;
+        t->data = grown;
+        t->cap = cap;
+    }
+    memcpy(t->data + t->len, buf, n);
+    t->len += n;
+    t->data[t->len] = '\0';
+    return 0;
+}
+
 int store_sq_bind_json(sqlite3_stmt *st, int idx, json_t *j)
 {
-    char *text;
-    json_free_t json_free = NULL;
+    struct json_text t = {NULL, 0, 0};
     if (!j)
         return store_sq_bind_rc(sqlite3_bind_null(st, idx));
-    text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!text)
+    /* Not json_dumps: under a failed allocation jansson 2.14 can drop an object key and still
+     * return text (which the schema's json_valid CHECK then refuses as if the values were
+     * wrong). Our writer reports every failed append. */
+    if (json_write_compact(j, json_text_append, &t) != 0 || !t.data) {
+        free(t.data);
         return STORE_ENOMEM;
-    /* sqlite releases text whether or not the bind succeeds, with jansson's own deallocator:
-     * json_set_alloc_funcs may have pointed jansson away from malloc (tests do). */
-    json_get_alloc_funcs(NULL, &json_free);
-    return store_sq_bind_rc(sqlite3_bind_text(st, idx, text, -1, json_free));
+    }
+    /* sqlite calls free(t.data) whether or not the bind succeeds. */
+    return store_sq_bind_rc(
+        sqlite3_bind_text64(st, idx, t.data, (sqlite3_uint64)t.len, free, SQLITE_UTF8));
 }
 
 int store_sq_bind_real(sqlite3_stmt *st, int idx, double v)

@@ -122,8 +122,7 @@ done:
     return rc;
 }
 
-int store_sq_api_token_find(struct store *s, const char *secret_sha256,
-                            struct store_api_token *out)
+int store_sq_api_token_find(struct store *s, const char *secret_sha256, struct store_api_token *out)
 {
     struct sqlite_store *ss = store_sq(s);
     sqlite3 *db = NULL;
@@ -169,8 +168,7 @@ int store_sq_api_token_list(struct store *s, struct store_api_token **items, siz
     *n = 0;
     rc = store_sq_acquire(ss, &db);
     if (rc == STORE_OK)
-        rc = store_sq_prepare(ss, db, "SELECT " TOKEN_COLUMNS " FROM api_tokens ORDER BY seq",
-                              &st);
+        rc = store_sq_prepare(ss, db, "SELECT " TOKEN_COLUMNS " FROM api_tokens ORDER BY seq", &st);
     if (rc != STORE_OK)
         goto done;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {

@@ -126,6 +126,7 @@ static int sqlite_alloc_install(void)
  * debugger's breakpoint condition on). */
 static failing_alloc *current_fa;
 static size_t current_n;
+static const void *current_request;
 
 /* jansson 2.14's lexer ignores a failed allocation while it saves a token's text: the decoded
  * value silently loses a character, or an assertion aborts the process (lex_unget_unsave). So
@@ -351,15 +352,55 @@ enum fault_target { FAULT_BASIN, FAULT_SQLITE };
 
 struct sweep_report {
     size_t faulted_runs;
+    size_t survived;        /* faulted runs that gave the unfaulted answer all the same */
     size_t problem_answers; /* faulted runs answered with a problem+json 500 */
 };
 
-/* N = 1, 2, ... until the request makes no failed allocation; see the file comment. */
+/* Drop what legitimately differs between two runs of the same request (new ids, times). */
+static void strip_volatile(json_t *j)
+{
+    static const char *const keys[] = {"id",         "dataset_id", "architecture_id",
+                                       "created_at", "updated_at", "finished_at"};
+    size_t i;
+    json_t *v;
+    if (json_is_object(j)) {
+        for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            json_object_del(j, keys[i]);
+        const char *k;
+        json_object_foreach(j, k, v) strip_volatile(v);
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v) strip_volatile(v);
+    }
+}
+
+/* The answer of a run, comparable across runs: NULL when it is not JSON. Made and freed with
+ * the faults off. */
+static json_t *comparable(const char *body, size_t len)
+{
+    json_t *j = body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
+    strip_volatile(j);
+    return j;
+}
+
+/* N = 1, 2, ... until the request makes no failed allocation; see the file comment. A faulted
+ * run that still succeeds (an allocation whose failure the code can do without, like SQLite's
+ * benign ones) must give exactly the unfaulted answer: a failure may be survived, never
+ * turned into a different result. */
 static void sweep(const struct rq *q, enum fault_target target, failing_alloc_mode mode,
                   struct sweep_report *rep_out)
 {
     const size_t max_n = 200000;
     memset(rep_out, 0, sizeof *rep_out);
+    struct reply ref_rep;
+    json_t *pre0 = NULL;
+    if (q->body != NULL && q->ctype != NULL && strcmp(q->ctype, "application/json") == 0)
+        pre0 = json_loads(q->body, 0, NULL);
+    run_request(q, pre0, &ref_rep);
+    if (ref_rep.status != q->want)
+        fail_msg("%s %s unfaulted: %d (want %d)", q->method, q->path, ref_rep.status, q->want);
+    json_t *ref = comparable(ref_rep.body, ref_rep.body_len);
+    char *ref_text = ref_rep.body != NULL ? strndup(ref_rep.body, ref_rep.body_len) : NULL;
+    reply_clear(&ref_rep);
     for (size_t n = 1; n <= max_n; n++) {
         failing_alloc fa;
         struct reply rep;
@@ -371,6 +412,7 @@ static void sweep(const struct rq *q, enum fault_target target, failing_alloc_mo
         }
         current_fa = &fa;
         current_n = n;
+        current_request = q;
         if (target == FAULT_BASIN) {
             fa.fail_at = fa.calls + n;
         } else {
@@ -389,9 +431,28 @@ static void sweep(const struct rq *q, enum fault_target target, failing_alloc_mo
             snprintf(cause, sizeof cause, "%.*s",
                      (int)(rep.body_len < sizeof cause - 1 ? rep.body_len : sizeof cause - 1),
                      rep.body);
+        char *body = NULL;
+        size_t body_len = rep.body_len;
+        if (status == q->want && rep.body != NULL) {
+            body = malloc(rep.body_len + 1);
+            assert_non_null(body);
+            memcpy(body, rep.body, rep.body_len);
+            body[rep.body_len] = '\0';
+        }
         reply_clear(&rep);
         current_fa = NULL;
         failing_alloc_remove();
+        if (status == q->want && failures > 0) {
+            json_t *got = comparable(body, body_len);
+            int same = ref == NULL ? (body == NULL || (ref_text && strcmp(body, ref_text) == 0))
+                                   : json_equal(got, ref);
+            json_decref(got);
+            /* /metrics carries counters that move between runs: its status is what counts */
+            if (!same && strcmp(q->path, "/metrics") != 0)
+                fail_msg("%s %s: N=%zu answered %d with a different body: %.300s", q->method,
+                         q->path, n, status, body ? body : "(none)");
+        }
+        free(body);
         if (fa.live != 0)
             fail_msg("%s %s: N=%zu leaked %ld blocks (status %d)", q->method, q->path, n, fa.live,
                      status);
@@ -399,9 +460,15 @@ static void sweep(const struct rq *q, enum fault_target target, failing_alloc_mo
             if (status != q->want)
                 fail_msg("%s %s unfaulted: %d (want %d) %s", q->method, q->path, status, q->want,
                          cause);
+            json_decref(ref);
+            free(ref_text);
             return;
         }
         rep_out->faulted_runs++;
+        if (status == q->want) {
+            rep_out->survived++;
+            continue;
+        }
         if (status != 500 && status != 0)
             fail_msg("%s %s: N=%zu answered %d, not 500: %s", q->method, q->path, n, status, cause);
         if (problem)
