@@ -1,6 +1,6 @@
 /* basinbench: basinlab's side of the benchmark against PyTorch (bench/README.md).
  *
- *   basinbench gen DIR                 write every case's data (and case e's start points)
+ *   basinbench gen DIR [CASES]         write the cases' data (default abcde; e: start points)
  *   basinbench run CASE DIR [options]  time one case with the core; prints one JSON object
  *   basinbench peak [--threads T]      the machine's FMA-loop peak and a large dgemm, GFLOP/s
  *
@@ -17,7 +17,8 @@
  *     ReLU, avgpool 4 (global), flatten, dense 1.
  *   e teacher–student closed form, identity teacher k = d = 10, n = 10 students, lr 0.1, start
  *     N(0, 1/d), until ‖∇F‖ ≤ 1e-9 (cap 100000 steps): restarts/s.
- *   f basin_certify of case b's end point (default options): seconds.
+ *   f basin_certify of case b's end point after 2000 steps: region certificate + Lanczos λ_min
+ *     (polish and probes off, the point taken as stationary); the default pipeline too.
  * - Threads. With --threads T, many-restart cases split their restarts into T contiguous
  *   ranges, one thread and one objective each (objectives carry scratch); single-restart cases
  *   give OpenBLAS T threads. The core itself never starts threads.
@@ -289,7 +290,8 @@ static int write_teacher_starts(const char *dir, size_t restarts)
     return rc;
 }
 
-static int cmd_gen(const char *dir)
+/* Write the data of the cases named in `which` ("abcde" for all). */
+static int cmd_gen(const char *dir, const char *which)
 {
     const char names[] = "abcd";
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
@@ -298,6 +300,8 @@ static int cmd_gen(const char *dir)
     }
     for (size_t i = 0; i < sizeof names - 1; i++) {
         bench_case c;
+        if (!strchr(which, names[i]))
+            continue;
         basin_dataset *ds = NULL;
         get_case(names[i], &c);
         int rc = basin_data_generate(&c.gen, &ds);
@@ -310,7 +314,7 @@ static int cmd_gen(const char *dir)
         }
         basin_dataset_free(ds);
     }
-    if (write_teacher_starts(dir, 1024)) {
+    if (strchr(which, 'e') && write_teacher_starts(dir, 1024)) {
         fprintf(stderr, "basinbench: cannot write case e starts\n");
         return 1;
     }
@@ -460,7 +464,7 @@ static int case_steps(const opts *o, const bench_case *c)
     if (rc == BASIN_OK)
         rc = basin_data_generate(&c->gen, &ds);
     if (rc == BASIN_OK)
-        rc = basin_objective_empirical(net, ds, &c->loss, 0.0, 0, &obj);
+        rc = basin_objective_empirical(net, ds, &c->loss, 0.0, getenv("MB") ? (size_t)atol(getenv("MB")) : 0, &obj);
     if (rc != BASIN_OK)
         goto done;
     rc = BASIN_ENOMEM;
@@ -567,16 +571,36 @@ static int case_certify(const opts *o)
     rc = basin_train_restart(&obj, net, &spec, 0, theta, NULL, &res);
     if (rc != BASIN_OK)
         goto done;
+    /* The issue's figure: region certificate + Lanczos λ_min, so the point must count as
+     * stationary (GD stops short of 1e-6) and polish and probes are off. */
+    basin_certify_opts co;
+    basin_certify_defaults(&co);
+    co.polish = 0;
+    co.probes = 0;
+    co.grad_tol = 1.0;
     double t0 = now_s();
-    rc = basin_certify(net, ds, &c.loss, 0.0, theta, NULL, &cert);
+    rc = basin_certify(net, ds, &c.loss, 0.0, theta, &co, &cert);
     double seconds = now_s() - t0;
+    if (rc != BASIN_OK)
+        goto done;
+    size_t groups = cert->region.n_groups, iters = cert->curvature.lanczos_iterations;
+    double lmin = cert->curvature.lambda_min;
+    const char *label = basin_verdict_name(cert->label);
+    const char *by = basin_decider_name(cert->decided_by);
+    basin_certificate_free(cert);
+    cert = NULL;
+    /* The whole default pipeline (polish, probes) for comparison. */
+    double t1 = now_s();
+    rc = basin_certify(net, ds, &c.loss, 0.0, theta, NULL, &cert);
+    double seconds_default = now_s() - t1;
     if (rc != BASIN_OK)
         goto done;
     print_common(o, "s", seconds, seconds);
     printf(", \"train_steps\": %zu, \"label\": \"%s\", \"decided_by\": \"%s\", "
-           "\"lanczos_iterations\": %zu}\n",
-           res.steps, basin_verdict_name(cert->label), basin_decider_name(cert->decided_by),
-           cert->curvature.lanczos_iterations);
+           "\"region_groups\": %zu, \"lanczos_iterations\": %zu, \"lambda_min\": %.6g, "
+           "\"seconds_default_opts\": %.6g, \"label_default_opts\": \"%s\"}\n",
+           res.steps, label, by, groups, iters, lmin, seconds_default,
+           basin_verdict_name(cert->label));
 done:
     basin_certificate_free(cert);
     basin_free(theta);
@@ -742,7 +766,7 @@ static int cmd_peak(int T)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: basinbench gen DIR\n"
+    fprintf(stderr, "usage: basinbench gen DIR [CASES]\n"
                     "       basinbench run CASE DIR [--threads T] [--restarts R] [--steps S] "
                     "[--warmup W]\n"
                     "       basinbench peak [--threads T]\n");
@@ -776,7 +800,7 @@ int main(int argc, char **argv)
 {
     opts o = {0, NULL, 1, 64, 2000, 3};
     if (argc >= 3 && strcmp(argv[1], "gen") == 0)
-        return cmd_gen(argv[2]);
+        return cmd_gen(argv[2], argc >= 4 ? argv[3] : "abcde");
     if (argc >= 4 && strcmp(argv[1], "run") == 0 && strlen(argv[2]) == 1) {
         o.name = argv[2][0];
         o.dir = argv[3];

@@ -17,10 +17,14 @@ import os
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+try:
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError as e:  # run.py reports the PyTorch side as skipped
+    print("torch_cases.py: cannot import PyTorch (%s)" % e, file=sys.stderr)
+    sys.exit(3)
 
 
 def load(data_dir, name):

@@ -79,8 +79,11 @@ static int count_into(json_t *obj, const char *key)
  * most SUMMARY_SCAN_MAX runs), plus the spurious fields of spurious_summary_into (label counts,
  * spurious count and share with its Wilson interval, the objective's best point: one store
  * call, counted in SQL over every finished run). A summary stored by someone else
- * (store_experiment_set_summary) is laid over it. *store_rc receives a store failure. */
-static int summary_json(struct store *st, const struct store_experiment *e, json_t **out,
+ * (store_experiment_set_summary) is laid over it. *store_rc receives a store failure.
+ * With scan = 0 (the items of the list) the run scan is skipped: the best run comes from one
+ * indexed lookup of the lowest finished risk, and stop_reasons / verdicts are null, so a list
+ * item costs two small queries, not a read of up to SUMMARY_SCAN_MAX runs. */
+static int summary_json(struct store *st, const struct store_experiment *e, int scan, json_t **out,
                         int *store_rc)
 {
     struct store_run_list *l = NULL, *best = NULL;
@@ -103,10 +106,11 @@ static int summary_json(struct store *st, const struct store_experiment *e, json
         rc = BASIN_ENOMEM;
         goto done;
     }
-    *store_rc = store_run_list(st, e->id, &all, SUMMARY_SCAN_MAX, NULL, &l);
+    *store_rc = scan ? store_run_list(st, e->id, &all, SUMMARY_SCAN_MAX, NULL, &l)
+                     : store_run_list(st, e->id, &fin, 1, NULL, &l);
     if (*store_rc != STORE_OK)
         goto done;
-    int complete = l->next_cursor[0] == '\0';
+    int complete = scan && l->next_cursor[0] == '\0';
     for (size_t i = 0; i < l->n; i++) {
         const struct store_run *r = &l->items[i];
         if (b == NULL && r->status == STORE_RUN_FINISHED && isfinite(r->final_risk))
@@ -118,7 +122,7 @@ static int summary_json(struct store *st, const struct store_experiment *e, json
     }
     if (rc != BASIN_OK)
         goto done;
-    if (!complete) {
+    if (scan && !complete) {
         /* the scan saw only the lowest risks: the best is among them unless none finished */
         if (b == NULL) {
             *store_rc = store_run_list(st, e->id, &fin, 1, NULL, &best);
@@ -172,7 +176,7 @@ static int answer_experiment(struct request *req, struct reply *rep, int status,
         rc = store_error(rep, src, id);
         goto done;
     }
-    rc = summary_json(app->store, e, &summary, &src);
+    rc = summary_json(app->store, e, 1, &summary, &src);
     if (rc != BASIN_OK) {
         if (src != STORE_OK)
             rc = store_error(rep, src, id);
@@ -533,6 +537,8 @@ int h_experiments_create(struct request *req, struct reply *rep)
         if (rc != BASIN_OK)
             goto done;
         src = store_dataset_insert(app->store, &newds, ds_id);
+        if (src == STORE_EINVAL) /* refused a record built here from a valid spec: ours, 500 */
+            src = STORE_EINTERNAL;
         if (src != STORE_OK) {
             rc = reply_store_error(rep, src, "dataset");
             goto done;
@@ -546,6 +552,8 @@ int h_experiments_create(struct request *req, struct reply *rep)
         if (rc != BASIN_OK)
             goto done;
         src = store_architecture_insert(app->store, &newar, ar_id);
+        if (src == STORE_EINVAL)
+            src = STORE_EINTERNAL;
         if (src != STORE_OK) {
             rc = reply_store_error(rep, src, "architecture");
             goto done;
@@ -582,6 +590,8 @@ int h_experiments_create(struct request *req, struct reply *rep)
                                       .request_hash = key != NULL ? hash : NULL,
                                       .objective_key = okey[0] != '\0' ? okey : NULL};
     src = store_experiment_create(app->store, &ne, ex_id, &existed);
+    if (src == STORE_EINVAL)
+        src = STORE_EINTERNAL;
     if (src == STORE_ECONFLICT && key != NULL) {
         rc = reply_problem(rep, 409, "Idempotency-Key reused",
                            "this Idempotency-Key was used for a different request body", NULL, 0);
@@ -657,8 +667,22 @@ int h_experiments_list(struct request *req, struct reply *rep)
         rc = BASIN_ENOMEM;
         goto done;
     }
+    /* each item carries the computed summary of GET one, without the run scan (summary_json) */
     for (size_t i = 0; i < l->n; i++) {
-        if (json_array_append_new(items, view_experiment(&l->items[i])) != 0) {
+        json_t *summary = NULL;
+        rc = summary_json(app->store, &l->items[i], 0, &summary, &src);
+        if (rc != BASIN_OK) {
+            if (src != STORE_OK)
+                rc = reply_store_error(rep, src, "experiments");
+            goto done;
+        }
+        json_t *view = view_experiment(&l->items[i]);
+        if (view != NULL && json_object_set(view, "summary", summary) != 0) {
+            json_decref(view);
+            view = NULL;
+        }
+        json_decref(summary);
+        if (json_array_append_new(items, view) != 0) { /* steals view; fails for NULL */
             rc = BASIN_ENOMEM;
             goto done;
         }

@@ -6,12 +6,19 @@
  * the main thread takes them with sigwait(): no handler runs, nothing async-signal-unsafe can
  * happen, and the shutdown is ordinary code. SIGPIPE is ignored (a client that goes away
  * mid-answer must not kill the process; MHD also sends with MSG_NOSIGNAL where it can).
+ * One exception to "before any other thread exists": OpenBLAS starts its thread pool in a
+ * library constructor, before main, and those threads do not block the signals. While the main
+ * thread is not inside sigwait() (e.g. just after start-up), the kernel may deliver a SIGTERM to
+ * one of them, and the default action would kill the process without a drain. So SIGTERM and
+ * SIGINT also get a handler, which only re-sends the signal to the main thread (pthread_kill is
+ * async-signal-safe), where it stays pending until sigwait() takes it.
  *
  * Start-up order: store (migrated; a database newer than this binary is refused) → requeue
  * every run left `running` (this process is the only worker set on this SQLite file, so all of
- * them are stale: STORE_NO_LIMIT) → worker pool → HTTP server → the "listening" line. The line
- * is printed only when everything is up and names the real port (tests use --port 0 and read
- * it from there).
+ * them are stale: STORE_NO_LIMIT) → worker pool → the request pipeline's security hooks from
+ * --rate-limit, --cors-origins and --auth (serve_guards) → HTTP server → the "listening" line.
+ * The line is printed only when everything is up and names the real port (tests use --port 0
+ * and read it from there).
  * A PostgreSQL store is shared by other `serve` and `worker` processes that may be training
  * right now: only runs whose lease expired (older than --lease-timeout) are requeued at start,
  * and a reaper thread (reaper.h) keeps doing so while the process runs, so a worker that dies
@@ -133,7 +140,27 @@ static const char *db_path(const char *location, char *buf, size_t cap)
     return buf;
 }
 
-/* Wait for SIGTERM or SIGINT (blocked in every thread). */
+/* The thread that waits for the signals (see DESIGN). */
+static pthread_t signal_thread;
+
+static void forward_to_main(int sig)
+{
+    pthread_kill(signal_thread, sig);
+}
+
+/* Route SIGTERM/SIGINT that land on a thread not blocking them to the main thread. */
+static int install_forwarding(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = forward_to_main;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    signal_thread = pthread_self();
+    return sigaction(SIGTERM, &sa, NULL) == 0 && sigaction(SIGINT, &sa, NULL) == 0 ? 0 : -1;
+}
+
+/* Wait for SIGTERM or SIGINT (blocked in every thread we start). */
 static int wait_for_signal(const sigset_t *set)
 {
     int sig = 0;
@@ -165,8 +192,8 @@ static long active_tokens(struct store *store)
     return active;
 }
 
-static int guards_setup(const struct serve_config *cfg, struct store *store,
-                        struct serve_guards *g, struct pipeline_hooks *hooks)
+static int guards_setup(const struct serve_config *cfg, struct store *store, struct serve_guards *g,
+                        struct pipeline_hooks *hooks)
 {
     char err[256];
     int rc = BASIN_OK;
@@ -199,8 +226,9 @@ static int guards_setup(const struct serve_config *cfg, struct store *store,
         g->auth.metrics_public = cfg->public_health;
         hooks->authorize = (struct request_hook){auth_hook, &g->auth};
         if (active_tokens(store) == 0)
-            fprintf(stderr, "basinlab: warning: --auth tokens but no active token: make one with "
-                            "`basinlab token create --scope write --db %s`\n",
+            fprintf(stderr,
+                    "basinlab: warning: --auth tokens but no active token: make one with "
+                    "`basinlab token create --scope write --db %s`\n",
                     cfg->db);
     }
     return BASIN_OK;
@@ -265,7 +293,7 @@ int serve_main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 || install_forwarding() != 0) {
         fprintf(stderr, "basinlab serve: cannot block signals\n");
         goto done;
     }

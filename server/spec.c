@@ -713,16 +713,15 @@ static int parse_sections(struct spec_ctx *c, const json_t *body, struct spec_ex
         ok = 0;
 
     json_t *certify = json_object_get(body, "certify");
-    if (certify != NULL) {
-        if (!json_is_object(certify)) {
-            spec_err_at(c, "certify", "must be an object");
-            ok = 0;
-        } else {
-            exp->certify = json_deep_copy(certify);
-            if (exp->certify == NULL)
-                c->oom = 1;
-        }
+    mark = spec_ptr_push(c, "certify");
+    if (spec_certify_parse_at(c, certify, &exp->certify_opts) != BASIN_OK) {
+        ok = 0;
+    } else if (certify != NULL) {
+        exp->certify = spec_certify_to_json(&exp->certify_opts);
+        if (exp->certify == NULL)
+            c->oom = 1;
     }
+    spec_ptr_pop(c, mark);
     *compat_ready =
         exp->dataset != NULL && exp->arch != NULL && ds_ok && arch_ok && loss_ok && train_ok;
     return (ok && ds_ok && arch_ok && loss_ok && train_ok) ? BASIN_OK : BASIN_EINVAL;
@@ -1083,6 +1082,8 @@ json_t *spec_experiment_to_json(const struct spec_experiment *exp)
         spec_set(o, "max_batch", json_integer((json_int_t)exp->max_batch), &ok);
     if (exp->certify != NULL)
         spec_set(o, "certify", json_deep_copy(exp->certify), &ok);
+    else
+        spec_set(o, "certify", spec_certify_to_json(&exp->certify_opts), &ok);
     if (!ok) {
         json_decref(o);
         return NULL;

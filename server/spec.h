@@ -30,11 +30,12 @@
  *   csv               y_cols 1, header auto-detected when absent, delimiter ","
  *   teacher_gaussian  teacher "identity", seed 0
  *   dense/conv2d bias true; conv2d stride 1, padding "valid"; leaky_relu slope 0.01
+ *   certify           see "certify" below (the canonical form always carries every field)
  * Runs that diverge are reported by the trainer; they are not spec errors.
  *
  * Ownership: a spec_experiment owns its dataset (and the dataset its samples and teacher
  * architecture), its architecture (layer array and validated basin_net), the given initial
- * parameters and a private copy of `certify`. Every *_free accepts NULL. */
+ * parameters and the canonical JSON of `certify`. Every *_free accepts NULL. */
 #ifndef BASINLAB_SPEC_H
 #define BASINLAB_SPEC_H
 
@@ -43,6 +44,7 @@
 
 #include <jansson.h>
 
+#include "basin/certify.h"
 #include "basin/data.h"
 #include "basin/loss.h"
 #include "basin/net.h"
@@ -120,6 +122,62 @@ struct spec_dataset {
     struct spec_teacher_gaussian tg;
 };
 
+/* ---- certify: the verdict of every finished run (spec_certify.c) ----
+ *
+ * "certify": {...} says how each end point is judged (basin_certify, certify.h; science.md,
+ * "Verdict for one end point θ"). Every field is optional; unknown fields and values out of
+ * range are errors at /certify/<field>. Defaults and ranges:
+ *   enabled            true     false: runs are trained only, their verdict stays null
+ *   polish             true     local solve before judging; the POLISHED point becomes the
+ *                               run's end point (params, final_risk, grad_norm), the training
+ *                               values stay in the verdict's "polish" block
+ *   polish_max_iter    500      [0, 5000]      L-BFGS iterations of the polish
+ *   polish_grad_tol    1e-10    ≥ 0            the polish stops at ‖∇R‖ ≤ this
+ *   grad_tol           1e-6     ≥ 0            stationary when ‖∇R‖ ≤ max(grad_tol,
+ *   grad_tol_rel       0        ≥ 0              grad_tol_rel·‖θ‖)
+ *   cert_tol           1e-9     ≥ 0            certificates: R ≤ bound + cert_tol·max(1, R)
+ *   curv_tol           1e-6     ≥ 0            saddle when λ_min < −curv_tol·max(1, |λ_max|)
+ *   margin_tol         1e-9     ≥ 0            |pre-activation| ≤ margin_tol·scale is a kink
+ *   max_boundary_pairs 16       [0, 24]        boundary certificate up to this many pairs
+ *   probes             8        [0, 64]        random perturbations per radius (0 = none)
+ *   probe_radii        [1e-3, 1e-2, 1e-1]     1 to 8 radii > 0, relative to ‖θ‖ ("radii",
+ *                                              the name of evaluations, is accepted too)
+ *   probe_steps        200      [0, 5000]      descent steps after each perturbation
+ *   probe_lr           0        ≥ 0            fixed step (0: Armijo backtracking)
+ *   lanczos_max_iter   0        [0, 1000]      0 = min(dim, 200)
+ *   dense_max_params   400      [0, 2000]      dense Hessian (near-zero eigenvalues) up to this
+ *   check_certified    false    also run curvature and probes on certified points
+ *   group_sample_cap   32       [0, 100000]    sample indices listed per activation group
+ *   seed               0        integer ≥ 0    probes and the Lanczos start vector
+ *   spurious_tol       1e-6     ≥ 0            relative tolerance of the spurious flag
+ *                                              (spurious.h: R − best > tol·max(1, |R|))
+ *   global_tol         1e-3     ≥ 0            teacher_gaussian: a realizable student (n ≥ k)
+ *                                              at F ≥ global_tol is not a global minimum
+ * teacher_gaussian experiments (no samples) are judged from the closed-form Hessian instead
+ * (decided_by "closed_form_hessian"); the options above that concern samples are ignored. */
+
+#define SPEC_CERTIFY_MAX_POLISH_ITER 5000
+#define SPEC_CERTIFY_MAX_PROBES 64
+#define SPEC_CERTIFY_MAX_PROBE_STEPS 5000
+#define SPEC_CERTIFY_MAX_LANCZOS 1000
+#define SPEC_CERTIFY_MAX_DENSE_PARAMS 2000
+#define SPEC_CERTIFY_MAX_GROUP_SAMPLES 100000
+
+struct spec_certify {
+    int enabled;
+    basin_certify_opts opts;
+    double spurious_tol;
+    double global_tol;
+};
+
+/* The defaults above. */
+void spec_certify_defaults(struct spec_certify *out);
+/* Parse a "certify" value (NULL = absent: the defaults) into out; errors are appended to errs at
+ * /certify/... Returns BASIN_OK, BASIN_EINVAL or BASIN_ENOMEM. */
+int spec_certify_parse(const json_t *certify, struct spec_certify *out, struct spec_errors *errs);
+/* The canonical form: every field, defaults filled in. NULL when out of memory. */
+json_t *spec_certify_to_json(const struct spec_certify *c);
+
 /* ---- experiment ---- */
 
 struct spec_experiment {
@@ -136,7 +194,11 @@ struct spec_experiment {
     size_t given_len;
     size_t restarts;
     size_t max_batch; /* 0 = the whole dataset at once */
-    json_t *certify;  /* owned copy, NULL when absent */
+    /* The canonical JSON of the body's "certify" (NULL when the body had none; the canonical
+     * spec then shows the defaults). Callers that judge points with options of their own may
+     * replace it; spec_experiment_to_json writes it as it is. */
+    json_t *certify;
+    struct spec_certify certify_opts; /* parsed "certify" (defaults when absent) */
 };
 
 /* Parse and validate an experiment body. Returns BASIN_OK with *out set, BASIN_EINVAL with the

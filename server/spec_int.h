@@ -95,6 +95,8 @@ int spec_optimizer_parse_at(struct spec_ctx *c, const json_t *v, size_t max_step
 int spec_init_parse_at(struct spec_ctx *c, const json_t *v, struct spec_experiment *exp);
 int spec_stop_parse_at(struct spec_ctx *c, const json_t *v, size_t max_steps,
                        basin_train_spec *out);
+/* "certify" (spec_certify.c); v NULL gives the defaults. */
+int spec_certify_parse_at(struct spec_ctx *c, const json_t *v, struct spec_certify *out);
 
 /* Serialisation helpers: a finite double, or null for NaN/±inf (which JSON cannot carry). */
 json_t *spec_json_num(double v);

@@ -474,6 +474,9 @@ static void server_stop(struct server *s)
     int status = 0;
     kill(s->pid, SIGTERM);
     assert_int_equal(waitpid(s->pid, &status, 0), s->pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "server status: exited %d code %d signal %d\n", WIFEXITED(status),
+                WEXITSTATUS(status), WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     s->pid = 0;
 }

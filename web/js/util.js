@@ -60,7 +60,7 @@ export function pct(v, digits = 1) {
 export function shareWithCi(share, ci) {
   if (share === null || share === undefined) return '—';
   if (Array.isArray(ci) && ci.length === 2 && ci[0] !== null && ci[1] !== null)
-    return `${pct(share)} [${(100 * ci[0]).toFixed(0)}–${(100 * ci[1]).toFixed(0)}%]`;
+    return `${pct(share)} [${Math.floor(100 * ci[0] + 1e-9)}–${Math.ceil(100 * ci[1] - 1e-9)}%]`;
   return pct(share);
 }
 
@@ -126,13 +126,34 @@ export function verdictBadge(label) {
   return h('span', { class: `badge verdict-${label}` }, LABEL_TEXT[label] || label);
 }
 
-/** "certified minimum 12 · saddle 3" from a {label: count} object; '—' when empty. */
+// the server's label_counts keys besides the labels: runs without a verdict, and labels this
+// dashboard does not know
+const COUNT_TEXT = { ...LABEL_TEXT, none: 'no verdict', other: 'other label' };
+const COUNT_ORDER = ['certified_minimum', 'likely_minimum', 'saddle', 'not_converged', 'other', 'none'];
+
+/** "certified minimum 12 · saddle 3 · no verdict 2" from a {label: count} object (the server's
+ * label_counts, or the older verdicts map); '—' when every count is zero. */
 export function labelCounts(counts) {
   if (!counts || typeof counts !== 'object') return '—';
+  const rank = (k) => (COUNT_ORDER.includes(k) ? COUNT_ORDER.indexOf(k) : COUNT_ORDER.length);
   const parts = Object.entries(counts)
     .filter(([, n]) => n > 0)
-    .map(([k, n]) => `${LABEL_TEXT[k] || k.replaceAll('_', ' ')} ${n}`);
+    .sort((a, b) => rank(a[0]) - rank(b[0]))
+    .map(([k, n]) => `${COUNT_TEXT[k] || k.replaceAll('_', ' ')} ${n}`);
   return parts.length ? parts.join(' · ') : '—';
+}
+
+/** True when some run of a label_counts object has a verdict (any key but "none"). */
+export function anyVerdict(counts) {
+  return !!counts && typeof counts === 'object' && Object.entries(counts).some(([k, n]) => k !== 'none' && n > 0);
+}
+
+/** How the server decided which runs are minima (summary.spurious_basis, run.spurious.basis). */
+export function basisText(basis) {
+  if (basis === 'verdict') return 'by verdict';
+  if (basis === 'stationary') return 'by stationarity (stopped at the gradient tolerance; no verdict yet)';
+  if (basis === 'mixed') return 'by verdict where there is one, else by stationarity';
+  return '';
 }
 
 /** The query parameters of the current hash ("#/compare?a=1&b=2" → {a: '1', b: '2'}). */

@@ -1,23 +1,26 @@
 // One experiment: live progress (Server-Sent Events, falling back to ETag polling), the
-// histogram of final risks with the basins marked and spurious basins in red, the basins table,
-// the runs (paged by the server), risk-vs-step trajectories of selected runs (downsampled by
-// the server, log scale) and the verdict evidence of one selected run.
+// histogram of final risks with the basins marked and spurious basins in red, the basins table
+// (GET /v1/experiments/{id}/basins, with its clustering tolerances in the address), the runs
+// (paged by the server, filterable by the server's spurious flag), risk-vs-step trajectories of
+// selected runs (downsampled by the server, log scale) and, for one selected run, its verdict
+// with the evidence behind it (certificate_json.h) and its spurious judgement with the witness.
 //
-// The selection lives in the hash (#/experiments/ID?run=RUN&plot=R1,R2) so that it survives a
-// reload and can be linked; a change of it reaches update() without refetching the rest.
-// Things the server does not provide yet (basins, verdicts, spurious flags) are shown as
-// pending or unavailable with the server's answer, never filled in.
+// The selection lives in the hash (#/experiments/ID?run=RUN&plot=R1,R2&risk_tol=&func_tol=) so
+// that it survives a reload and can be linked; a change of it reaches update() without
+// refetching the rest. What the server has not decided (a verdict not yet computed, a flag it
+// reports as unknown) is shown as such, never filled in.
 import { ApiError, get, getAllPages, getJSON, follow, postJSON, q } from './api.js';
 import { riskHistogram, trajectoryChart, destroyChart } from './charts.js';
 import { go, toast } from './nav.js';
 import {
-  ago, badge, h, labelCounts, num, panel, progressBar, risk, setChildren, shareWithCi, shortId, throttle, unavailable, verdictBadge,
+  ago, anyVerdict, badge, basisText, h, labelCounts, num, panel, progressBar, risk, setChildren, shareWithCi, shortId, throttle, unavailable, verdictBadge,
 } from './util.js';
 
 const RUNS_PAGE = 25;
 const MAX_HIST_RUNS = 10000;
 const TRAJ_POINTS = 400;
 const MAX_PLOTTED = 8;
+const BASINS_PAGE = 50;
 
 function describeArch(a) {
   if (!a || !Array.isArray(a.layers)) return '';

@@ -1,10 +1,12 @@
 // The experiments list: newest first (the server's order), one page at a time with the
 // server's opaque cursors (a stack of them for "newer"), each row with its status, a live
-// progress bar (runs done / total), the best risk and the share of spurious minima. The page
-// is re-fetched every few seconds with If-None-Match while any experiment on it is still
-// queued or running, so an idle list costs one 304 per poll.
-import { get, getJSON, q } from './api.js';
-import { ago, badge, h, labelCounts, progressBar, risk, setChildren, shareWithCi, shortId, unavailable } from './util.js';
+// progress bar (runs done / total), the best risk, the share of spurious minima with its 95%
+// interval and the verdict counts — all from the list answer itself, whose items carry the
+// computed summary (without the per-run stop-reason scan of GET one). The page is re-fetched
+// every few seconds with If-None-Match while any experiment on it is still queued or running,
+// so an idle list costs one 304 per poll.
+import { getJSON, q } from './api.js';
+import { ago, anyVerdict, badge, basisText, h, labelCounts, progressBar, risk, setChildren, shareWithCi, shortId, unavailable } from './util.js';
 
 const PAGE = 20;
 const POLL_MS = 2000;
@@ -12,16 +14,18 @@ const POLL_MS = 2000;
 function summaryCells(e) {
   const s = e.summary || {};
   const hasShare = s.spurious_share !== undefined && s.spurious_share !== null;
-  const verdicts = s.label_counts || s.verdicts;
-  const anyVerdict = verdicts && Object.values(verdicts).some((n) => n > 0);
+  const counts = s.label_counts || s.verdicts;
+  let share;
+  if (!hasShare) share = h('span', { class: 'note' }, e.status === 'finished' || e.status === 'cancelled' ? '—' : 'pending');
+  else if (!s.minima_count) share = h('span', { class: 'note', title: 'no finished run is known to be a minimum (no verdict, and none stopped at the gradient tolerance)' }, 'no minima');
+  else share = shareWithCi(s.spurious_share, s.spurious_share_ci);
+  const shareTitle = hasShare
+    ? `${s.spurious_count ?? '?'} spurious of ${s.minima_count ?? '?'} minima; share of finished runs with its 95% Wilson interval; minima judged ${basisText(s.spurious_basis) || '—'}`
+    : 'no finished run yet';
   return [
     h('td', { class: 'num best-risk' }, risk(s.best_risk)),
-    h(
-      'td',
-      { class: 'num', title: hasShare ? 'share of runs that ended in a spurious minimum, with its confidence interval' : 'no spurious-minimum analysis from the server yet' },
-      hasShare ? shareWithCi(s.spurious_share, s.spurious_share_ci) : h('span', { class: 'note' }, 'pending'),
-    ),
-    h('td', { class: 'hide-narrow' }, anyVerdict ? labelCounts(verdicts) : h('span', { class: 'note' }, 'pending')),
+    h('td', { class: 'num spurious-share', title: shareTitle }, share),
+    h('td', { class: 'hide-narrow verdicts' }, anyVerdict(counts) || (counts && counts.none) ? labelCounts(counts) : h('span', { class: 'note' }, 'pending')),
   ];
 }
 
@@ -35,7 +39,12 @@ function row(e) {
   return h(
     'tr',
     { 'data-id': e.id },
-    h('td', {}, h('a', { href: `#/experiments/${encodeURIComponent(e.id)}` }, shortId(e.id)), h('div', { class: 'note' }, ago(e.created_at))),
+    h(
+      'td',
+      {},
+      h('a', { href: `#/experiments/${encodeURIComponent(e.id)}` }, shortId(e.id)),
+      h('div', { class: 'note' }, e.summary && e.summary.origin === 'construction' ? `construction: ${String(e.summary.kind || '').replaceAll('_', ' ')} · ` : '', ago(e.created_at)),
+    ),
     h('td', {}, badge(e.status)),
     h('td', {}, bar),
     ...summaryCells(e),
@@ -88,7 +97,6 @@ export function mountList(root) {
       if (destroyed) return;
       if (changed) {
         setChildren(body, data.items.map(row));
-        fillSummaries(data.items);
         if (!data.items.length)
           setChildren(body, h('tr', {}, h('td', { colspan: 7 }, page === 0 ? h('span', {}, 'No experiments yet. ', h('a', { href: '#/new' }, 'Submit the first one.')) : 'No more experiments.')));
         cursors[page + 1] = data.next_cursor;
@@ -104,24 +112,6 @@ export function mountList(root) {
       setChildren(status, unavailable('The experiments could not be loaded', e));
       timer = setTimeout(load, POLL_MS * 3);
     }
-  }
-
-  // The list answer may carry no summary (the server computes it per experiment on GET); then
-  // each row's summary comes from its own conditional GET, at most PAGE of them.
-  async function fillSummaries(items) {
-    const missing = items.filter((e) => !e.summary);
-    await Promise.all(
-      missing.map(async (e) => {
-        try {
-          const full = await get(`/v1/experiments/${encodeURIComponent(e.id)}`);
-          if (destroyed || !full.summary) return;
-          const tr = body.querySelector(`tr[data-id="${CSS.escape(e.id)}"]`);
-          if (tr) tr.replaceWith(row({ ...e, summary: full.summary }));
-        } catch {
-          /* the row keeps its placeholders */
-        }
-      }),
-    );
   }
 
   function turn(d) {
