@@ -464,7 +464,7 @@ static int case_steps(const opts *o, const bench_case *c)
     if (rc == BASIN_OK)
         rc = basin_data_generate(&c->gen, &ds);
     if (rc == BASIN_OK)
-        rc = basin_objective_empirical(net, ds, &c->loss, 0.0, getenv("MB") ? (size_t)atol(getenv("MB")) : 0, &obj);
+        rc = basin_objective_empirical(net, ds, &c->loss, 0.0, 0, &obj);
     if (rc != BASIN_OK)
         goto done;
     rc = BASIN_ENOMEM;

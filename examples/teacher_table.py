@@ -4,9 +4,10 @@
 For k = n = 6..12 it submits examples/teacher_student_kNN.json (300 restarts of plain gradient
 descent on the closed-form population risk F of a 2-layer ReLU student with n units against an
 identity teacher with k units, x ~ N(0, I_k)), waits, and reads back every run. A run counts as a
-*spurious minimum* exactly when the server flags it (spurious.h): it stopped at the gradient
-tolerance (or has a minimum verdict) and its F is above the best point of the objective (F = 0 is
-reached) by more than 1e-6 max(1, F). The share and its Wilson 95% interval are the server's.
+*spurious minimum* exactly when the server flags it (spurious.h): its verdict is a minimum
+(certified_minimum / likely_minimum; the worker judges teacher runs from the closed-form Hessian,
+verdict.h) -- or, on a server without verdicts, it stopped at the gradient tolerance -- and its F
+is above the best point of the objective (F = 0 is reached) by more than 1e-6 max(1, F). The share and its Wilson 95% interval are the server's.
 
 Independent checks, in plain Python from the closed form of science.md (no code shared with the
 server): F and its gradient at every flagged run's stored end point (GET /v1/runs/{id}/params)
@@ -21,6 +22,7 @@ risk levels first).
 
 Standard library only."""
 import argparse
+import collections
 import json
 import math
 import os
@@ -215,6 +217,8 @@ def main():
             "levels": len(levels), "lowest_spurious": levels[0] if levels else None,
             "median_steps": steps[len(steps) // 2] if steps else None,
             "checked": checked, "strict": strict, "saddle": saddle,
+            "basis": s.get("spurious_basis"), "labels": s.get("label_counts"),
+            "flagged_labels": dict(collections.Counter(r["verdict_label"] for r in flagged)),
             "max_risk_diff": max_risk_diff, "max_grad": max_grad,
         }
         table.append(row)
@@ -238,6 +242,9 @@ def main():
     gmax = max((r["max_grad"] for r in table), default=0)
     print(f"independent check: |F_python - final_risk| <= {worst:.2e}, "
           f"|grad F_python| <= {gmax:.2e} at the checked points")
+    for r in table:
+        print(f"k = {r['k']}: spurious basis {r['basis']}, verdicts of all runs {r['labels']}, "
+              f"of the spurious ones {r['flagged_labels']}")
     if a.markdown:
         open(a.markdown, "w").write(text)
     if a.json:

@@ -17,6 +17,7 @@
 #include "json_out.h"
 #include "limits.h"
 #include "spec.h"
+#include "verdict.h"
 
 void cli_construct_usage(FILE *out)
 {
@@ -185,6 +186,7 @@ static int run(const char *cmd, struct imported_request *rq, const char *params_
     struct imported_point *pt = NULL;
     struct limits lim;
     json_t *doc = NULL;
+    char why[VERDICT_ERROR_CAP] = "";
     int status = CLI_EXIT_OK, rc;
 
     spec_errors_init(&errs);
@@ -203,11 +205,11 @@ static int run(const char *cmd, struct imported_request *rq, const char *params_
         goto done;
     }
     if (rc == BASIN_OK)
-        rc = imported_judge(rq, pt);
+        rc = imported_judge(rq, pt, why, sizeof why);
     if (rc == BASIN_OK && (doc = imported_result_json(rq, pt)) == NULL)
         rc = BASIN_ENOMEM;
     if (rc != BASIN_OK) {
-        fprintf(stderr, "basinlab %s: %s\n", cmd, basin_strerror(rc));
+        fprintf(stderr, "basinlab %s: %s\n", cmd, why[0] ? why : basin_strerror(rc));
         status = CLI_EXIT_INTERNAL;
         goto done;
     }
@@ -369,7 +371,8 @@ int cli_certify_main(int argc, char **argv)
     status = offline_only(rq);
     if (status != CLI_EXIT_OK)
         goto done;
-    rc = imported_parse_certify(rq->exp->certify, &rq->certify, &errs);
+    /* the spec's certify options, with polish off unless the spec sets it */
+    rc = imported_parse_certify(json_object_get(spec, "certify"), &rq->exp->certify_opts, &errs);
     if (rc != BASIN_OK) {
         print_errors(&errs, "");
         status = rc == BASIN_ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;

@@ -19,7 +19,18 @@
  * - Exit status: 0; 2 for usage errors and invalid specs (every error on stderr as
  *   "<pointer>: <message>", stdout untouched); 1 for internal failures (out of memory, a run
  *   failing with a core error, I/O). A diverged run is not a failure of the program: it is
- *   reported with status "failed" and stop_reason "diverged" and left out of the risk levels. */
+ *   reported with status "failed" and stop_reason "diverged" and left out of the risk levels.
+ * - Verdicts: with certify.enabled (the default) the worker that trained a finished run judges
+ *   its end point right away (verdict.h; deterministic, so the output still does not depend on
+ *   N). A run's final_risk, grad_norm, params and trajectory stay those of training; the verdict
+ *   holds the judged (possibly polished) point's numbers and the polish block says how it
+ *   moved (--params adds the polished end point as "polished_params" when it moved).
+ * - Summary: label_counts over the finished runs; basins by basin_cluster (basins.h) over the
+ *   judged end points of the finished runs, each with its share of the finished runs and a
+ *   Wilson 95% interval (spurious.h, spurious_wilson); spurious flags by the rule of spurious.h
+ *   (a minimum whose risk is above the best by more than spurious_tol·max(1, |R|)), the best
+ *   run as the witness. The end points are kept only while restarts × parameters stays below
+ *   BASINS_MAX_VALUES; beyond that "basins" is null and "basins_error" says why. */
 #include "json_out.h"
 #include "cli_train.h"
 
@@ -43,11 +54,15 @@
 #include "basin/status.h"
 #include "basin/teacher.h"
 #include "basin/train.h"
+#include "basin/basins.h"
 #include "limits.h"
 #include "spec.h"
+#include "spurious.h"
+#include "verdict.h"
 
 #define MAX_THREADS 1024
 #define LINEAR_FIT_TOL 1e-9
+#define BASINS_MAX_VALUES ((size_t)1 << 24) /* end points kept for the basins (128 MB) */
 
 struct cli_opts {
     const char *spec_path;
@@ -57,11 +72,13 @@ struct cli_opts {
 };
 
 struct run_slot {
-    int rc; /* basin_train_restart status (or the worker's set-up failure) */
+    int rc; /* basin_train_restart status (or the worker's set-up failure, or ENOMEM judging) */
     basin_run_result res;
     basin_traj_point *traj;
     size_t n_traj, cap_traj;
     int traj_oom;
+    struct verdict_out v; /* the verdict of a finished run (judged = 0 when none) */
+    double train_s, certify_s;
 };
 
 struct job {
@@ -71,6 +88,7 @@ struct job {
     size_t dim, restarts;
     struct run_slot *runs;
     double *params; /* restarts × dim when --params */
+    double *ends;   /* restarts × dim: the judged end points, for the basins (NULL: none) */
     int want_traj;
     atomic_size_t next;
     atomic_size_t done;
@@ -287,6 +305,24 @@ static int on_point(void *user, uint64_t restart, const basin_traj_point *pt)
     return 0;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int run_failed(const struct run_slot *s)
+{
+    return s->res.reason == BASIN_STOP_DIVERGED || s->res.reason == BASIN_STOP_CANCELLED;
+}
+
+/* A finished run, as the summary counts them: not failed, with a finite final risk. */
+static int run_finished(const struct run_slot *s)
+{
+    return !run_failed(s) && isfinite(s->res.final_risk);
+}
+
 static int make_objective(const struct job *job, basin_objective *obj)
 {
     const struct spec_experiment *exp = job->exp;
@@ -323,23 +359,25 @@ static void *worker_main(void *arg)
             if (exp->train.init.kind == BASIN_INIT_GIVEN)
                 memcpy(theta, exp->given_params, job->dim * sizeof *theta);
             w->cur = slot;
+            double t0 = now_s();
             slot->rc = basin_train_restart(&obj, job->net, &exp->train, r, theta,
                                            job->want_traj ? &hooks : NULL, &slot->res);
+            double t1 = now_s();
+            slot->train_s = t1 - t0;
             if (slot->rc == BASIN_OK && job->params != NULL)
                 memcpy(job->params + r * job->dim, theta, job->dim * sizeof *theta);
+            if (slot->rc == BASIN_OK && run_finished(slot)) {
+                slot->rc = verdict_judge(exp, job->teacher, theta, &slot->v);
+                slot->certify_s = now_s() - t1;
+                if (slot->rc == BASIN_OK && job->ends != NULL)
+                    memcpy(job->ends + r * job->dim, theta, job->dim * sizeof *theta);
+            }
         }
         atomic_fetch_add(&job->done, 1);
     }
     basin_free(theta);
     basin_objective_release(&obj);
     return NULL;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void draw_progress(size_t done, size_t total, double elapsed)
@@ -459,12 +497,73 @@ static void put(json_t *o, const char *key, json_t *v, int *ok)
         *ok = 0;
 }
 
-static int run_failed(const struct run_slot *s)
+/* The spurious judgement of the runs (spurious.h's rule, within this experiment): best is the
+ * lowest risk of a finished run (the judged risk when there is a verdict). */
+struct spur {
+    double tol_rel;
+    int have_best;
+    size_t best_run;
+    double best_risk;
+};
+
+/* The risk a finished run is judged by: its verdict's, else the training's. */
+static double judged_risk(const struct run_slot *s)
 {
-    return s->res.reason == BASIN_STOP_DIVERGED || s->res.reason == BASIN_STOP_CANCELLED;
+    return s->v.judged ? s->v.risk : s->res.final_risk;
 }
 
-static json_t *run_json(const struct job *job, size_t r)
+/* 1 = a minimum (certified or likely), 0 = not (saddle, not converged), -1 = unknown. */
+static int run_minimum(const struct run_slot *s)
+{
+    if (!s->v.judged)
+        return -1;
+    return strcmp(s->v.label, "certified_minimum") == 0 ||
+           strcmp(s->v.label, "likely_minimum") == 0;
+}
+
+static void spur_init(const struct job *job, struct spur *sp)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->tol_rel = job->exp->certify_opts.spurious_tol;
+    for (size_t r = 0; r < job->restarts; r++) {
+        const struct run_slot *s = &job->runs[r];
+        if (!run_finished(s))
+            continue;
+        double R = judged_risk(s);
+        if (isfinite(R) && (!sp->have_best || R < sp->best_risk)) {
+            sp->have_best = 1;
+            sp->best_run = r;
+            sp->best_risk = R;
+        }
+    }
+}
+
+/* R above the best by more than the tolerance (so that the best is a witness). */
+static int spur_above(const struct spur *sp, double R)
+{
+    return sp->have_best && isfinite(R) && R - sp->best_risk > sp->tol_rel * fmax(1.0, fabs(R));
+}
+
+/* flag: 1 spurious, 0 not, -1 unknown (no verdict, or not finished). */
+static int spur_flag(const struct spur *sp, const struct run_slot *s)
+{
+    int minimum = run_finished(s) ? run_minimum(s) : -1;
+    if (minimum < 0)
+        return -1;
+    return minimum && spur_above(sp, judged_risk(s));
+}
+
+static json_t *spurious_json(const struct spur *sp, const struct run_slot *s)
+{
+    int flag = spur_flag(sp, s), above = run_finished(s) && spur_above(sp, judged_risk(s));
+    double R = judged_risk(s);
+    return json_pack("{s:o, s:o, s:o}", "flag", flag < 0 ? json_null() : json_boolean(flag),
+                     "witness_restart",
+                     above ? json_integer((json_int_t)sp->best_run) : json_null(), "gap",
+                     run_finished(s) && sp->have_best ? num(R - sp->best_risk) : json_null());
+}
+
+static json_t *run_json(const struct job *job, const struct spur *sp, size_t r)
 {
     const struct run_slot *s = &job->runs[r];
     const basin_run_result *res = &s->res;
@@ -486,6 +585,21 @@ static json_t *run_json(const struct job *job, size_t r)
                 ok = 0;
         put(o, "params", p, &ok);
     }
+    if (job->params != NULL && s->v.moved && job->ends != NULL) {
+        json_t *p = json_array();
+        for (size_t i = 0; p != NULL && ok && i < job->dim; i++)
+            if (json_array_append_new(p, num(job->ends[r * job->dim + i])) != 0)
+                ok = 0;
+        put(o, "polished_params", p, &ok);
+    }
+    if (s->v.judged) {
+        put(o, "verdict", json_incref(s->v.verdict), &ok);
+    } else {
+        put(o, "verdict", json_null(), &ok);
+        if (s->v.error[0] != '\0')
+            put(o, "analysis_error", json_string(s->v.error), &ok);
+    }
+    put(o, "spurious", spurious_json(sp, s), &ok);
     if (job->want_traj) {
         json_t *t = json_array();
         for (size_t i = 0; t != NULL && ok && i < s->n_traj; i++) {
@@ -510,9 +624,198 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static const char *const label_names[] = {"certified_minimum", "likely_minimum", "saddle",
+                                          "not_converged"};
+#define N_LABELS (sizeof label_names / sizeof label_names[0])
+
+/* Counts by verdict label of the finished runs among `runs` (all when runs == NULL), "none"
+ * for those without a verdict. */
+static json_t *label_counts_json(const struct job *job, const size_t *runs, size_t n)
+{
+    json_int_t counts[N_LABELS + 1] = {0};
+    size_t total = runs != NULL ? n : job->restarts;
+    for (size_t i = 0; i < total; i++) {
+        const struct run_slot *s = &job->runs[runs != NULL ? runs[i] : i];
+        if (!run_finished(s))
+            continue;
+        size_t k = N_LABELS;
+        for (size_t l = 0; s->v.judged && l < N_LABELS; l++)
+            if (strcmp(s->v.label, label_names[l]) == 0)
+                k = l;
+        counts[k]++;
+    }
+    json_t *o = json_object();
+    int ok = o != NULL;
+    for (size_t l = 0; l < N_LABELS; l++)
+        put(o, label_names[l], json_integer(counts[l]), &ok);
+    put(o, "none", json_integer(counts[N_LABELS]), &ok);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *wilson_json(size_t k, size_t n)
+{
+    double lo, hi;
+    if (n == 0)
+        return json_null();
+    spurious_wilson((int64_t)k, (int64_t)n, SPURIOUS_WILSON_Z, &lo, &hi);
+    return json_pack("[f, f]", lo, hi);
+}
+
+static json_t *sizes_json(const size_t *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < n; i++)
+        if (json_array_append_new(a, json_integer((json_int_t)v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* One basin; point indices are mapped to restart indices through `runs`. */
+static json_t *basin_json(const struct job *job, const struct spur *sp, const basin_clustering *cl,
+                          size_t b, const size_t *runs, size_t *members)
+{
+    const basin_basin_info *bi = &cl->basins[b];
+    const basin_basin_info *best = &cl->basins[cl->lowest];
+    size_t rep = runs[bi->representative];
+    for (size_t i = 0; i < bi->count; i++)
+        members[i] = runs[bi->members[i]];
+    /* the rule of spurious.h on the basin's (data-term) risk against the lowest basin's */
+    int above = bi->risk - best->risk > sp->tol_rel * fmax(1.0, fabs(bi->risk));
+    int minimum = run_minimum(&job->runs[rep]);
+    json_t *o = json_object();
+    int ok = o != NULL;
+    put(o, "index", json_integer((json_int_t)b), &ok);
+    put(o, "risk", num(bi->risk), &ok);
+    put(o, "count", json_integer((json_int_t)bi->count), &ok);
+    put(o, "share", num((double)bi->count / (double)cl->n_points), &ok);
+    put(o, "share_ci", wilson_json(bi->count, cl->n_points), &ok);
+    put(o, "representative", json_integer((json_int_t)rep), &ok);
+    put(o, "label", job->runs[rep].v.judged ? json_string(job->runs[rep].v.label) : json_null(),
+        &ok);
+    put(o, "label_counts", label_counts_json(job, members, bi->count), &ok);
+    put(o, "members", sizes_json(members, bi->count), &ok);
+    put(o, "regions", bi->regions > 0 ? json_integer((json_int_t)bi->regions) : json_null(), &ok);
+    put(o, "max_func_dist", num(bi->max_func_dist), &ok);
+    put(o, "gap", num(bi->risk - best->risk), &ok);
+    put(o, "spurious",
+        !above        ? json_false()
+        : minimum < 0 ? json_null()
+                      : json_boolean(minimum),
+        &ok);
+    put(o, "witness_restart",
+        above ? json_integer((json_int_t)runs[best->representative]) : json_null(), &ok);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* "basins" (and "basins_error" when they could not be computed) into the summary o. */
+static int basins_into(json_t *o, const struct job *job, const struct spur *sp)
+{
+    const struct spec_experiment *exp = job->exp;
+    basin_clustering *cl = NULL;
+    basin_cluster_opts co;
+    size_t *runs = basin_alloc_array(job->restarts, sizeof *runs);
+    size_t *members = basin_alloc_array(job->restarts, sizeof *members);
+    double *pts = NULL;
+    const char *why = NULL;
+    size_t n = 0;
+    int ok = 1, rc = BASIN_OK;
+
+    basin_cluster_defaults(&co);
+    if (runs == NULL || members == NULL) {
+        rc = BASIN_ENOMEM;
+        goto done;
+    }
+    if (exp->dataset->data == NULL) {
+        why = "teacher_gaussian has no samples to compare functions on (basins.h)";
+        goto done;
+    }
+    if (job->ends == NULL) {
+        why = "restarts x parameters is too large to keep every end point";
+        goto done;
+    }
+    for (size_t r = 0; r < job->restarts; r++)
+        if (run_finished(&job->runs[r]))
+            runs[n++] = r;
+    pts = basin_alloc_array(n > 0 ? n * job->dim : 1, sizeof *pts);
+    if (pts == NULL) {
+        rc = BASIN_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(pts + i * job->dim, job->ends + runs[i] * job->dim, job->dim * sizeof *pts);
+    rc = basin_cluster(job->net, exp->dataset->data, &exp->loss, n, pts, NULL, &co, &cl);
+    if (rc != BASIN_OK && rc != BASIN_ENOMEM) {
+        why = basin_strerror(rc);
+        rc = BASIN_OK;
+        goto done;
+    }
+    if (rc != BASIN_OK)
+        goto done;
+    json_t *arr = json_array();
+    for (size_t b = 0; arr != NULL && ok && b < cl->n_basins; b++)
+        if (json_array_append_new(arr, basin_json(job, sp, cl, b, runs, members)) != 0)
+            ok = 0;
+    put(o, "basins", arr, &ok);
+    put(o, "basin_options",
+        json_pack("{s:f, s:f}", "risk_tol", co.risk_tol, "func_tol_rel", co.func_tol_rel), &ok);
+done:
+    if (rc == BASIN_OK && why != NULL) {
+        put(o, "basins", json_null(), &ok);
+        put(o, "basins_error", json_string(why), &ok);
+    }
+    basin_clustering_free(cl);
+    basin_free(pts);
+    basin_free(runs);
+    basin_free(members);
+    return rc != BASIN_OK || !ok ? BASIN_ENOMEM : BASIN_OK;
+}
+
+/* label_counts, the spurious count and share (Wilson 95%) over the finished runs, basins, and
+ * the time spent training and judging (summed over runs). */
+static int verdicts_into(json_t *o, const struct job *job, const struct spur *sp)
+{
+    size_t finished = 0, spurious = 0, minima = 0;
+    double train_s = 0, certify_s = 0;
+    int ok = 1;
+    for (size_t r = 0; r < job->restarts; r++) {
+        const struct run_slot *s = &job->runs[r];
+        train_s += s->train_s;
+        certify_s += s->certify_s;
+        if (!run_finished(s))
+            continue;
+        finished++;
+        minima += run_minimum(s) == 1;
+        spurious += spur_flag(sp, s) == 1;
+    }
+    put(o, "label_counts", label_counts_json(job, NULL, 0), &ok);
+    put(o, "minima_count", json_integer((json_int_t)minima), &ok);
+    put(o, "spurious_count", json_integer((json_int_t)spurious), &ok);
+    put(o, "spurious_share", finished ? num((double)spurious / (double)finished) : json_null(),
+        &ok);
+    put(o, "spurious_share_ci", wilson_json(spurious, finished), &ok);
+    put(o, "spurious_tol", num(sp->tol_rel), &ok);
+    put(o, "best_restart", sp->have_best ? json_integer((json_int_t)sp->best_run) : json_null(),
+        &ok);
+    if (ok && basins_into(o, job, sp) != BASIN_OK)
+        ok = 0;
+    put(o, "train_s", num(train_s), &ok);
+    put(o, "certify_s", num(certify_s), &ok);
+    return ok ? BASIN_OK : BASIN_ENOMEM;
+}
+
 /* Final risks of the finished runs grouped into levels: sorted, split wherever consecutive
  * risks differ by more than max(1e-6, 1e-3·risk). Each level reports its lowest risk. */
-static json_t *summary_json(const struct job *job, double elapsed)
+static json_t *summary_json(const struct job *job, const struct spur *sp, double elapsed)
 {
     double *risks = basin_alloc_array(job->restarts, sizeof *risks);
     json_t *o = json_object(), *levels = json_array();
@@ -543,6 +846,8 @@ static json_t *summary_json(const struct job *job, double elapsed)
         put(o, "failed", json_integer((json_int_t)failed), &ok);
         put(o, "risk_levels", levels, &ok);
         levels = NULL;
+        if (ok && verdicts_into(o, job, sp) != BASIN_OK)
+            ok = 0;
         put(o, "elapsed_s", num(elapsed), &ok);
     }
     json_decref(levels);
@@ -579,6 +884,8 @@ static json_t *dataset_json(const struct spec_experiment *exp)
 static int build_output(const struct job *job, double elapsed, struct buf *b)
 {
     const struct spec_experiment *exp = job->exp;
+    struct spur sp;
+    spur_init(job, &sp);
     buf_puts(b, "{\n");
     buf_member(b, "  ", "basinlab", json_string(BASINLAB_VERSION), 0);
     buf_member(b, "  ", "spec", spec_experiment_to_json(exp), 0);
@@ -586,7 +893,7 @@ static int build_output(const struct job *job, double elapsed, struct buf *b)
     buf_member(b, "  ", "param_count", json_integer((json_int_t)job->dim), 0);
     buf_puts(b, "  \"runs\": [\n");
     for (size_t r = 0; r < job->restarts && !b->oom; r++) {
-        json_t *run = run_json(job, r);
+        json_t *run = run_json(job, &sp, r);
         if (run == NULL) {
             b->oom = 1;
             break;
@@ -598,7 +905,7 @@ static int build_output(const struct job *job, double elapsed, struct buf *b)
         json_decref(run);
     }
     buf_puts(b, "  ],\n");
-    buf_member(b, "  ", "summary", summary_json(job, elapsed), 1);
+    buf_member(b, "  ", "summary", summary_json(job, &sp, elapsed), 1);
     buf_puts(b, "}\n");
     return b->oom ? BASIN_ENOMEM : BASIN_OK;
 }
@@ -725,12 +1032,18 @@ static int prepare_job(const struct cli_opts *o, const struct spec_experiment *e
     job->runs = basin_calloc(job->restarts, sizeof *job->runs);
     if (job->runs == NULL)
         return BASIN_ENOMEM;
+    size_t count;
+    int fits = basin_mul_size(job->restarts, job->dim, &count) == BASIN_OK;
     if (o->params) {
-        size_t count;
-        if (basin_mul_size(job->restarts, job->dim, &count) != BASIN_OK)
+        if (!fits)
             return BASIN_ERANGE;
         job->params = basin_alloc_array(count, sizeof *job->params);
         if (job->params == NULL)
+            return BASIN_ENOMEM;
+    }
+    if (fits && count <= BASINS_MAX_VALUES) {
+        job->ends = basin_alloc_array(count, sizeof *job->ends);
+        if (job->ends == NULL)
             return BASIN_ENOMEM;
     }
     return BASIN_OK;
@@ -739,10 +1052,13 @@ static int prepare_job(const struct cli_opts *o, const struct spec_experiment *e
 static void release_job(struct job *job)
 {
     if (job->runs != NULL)
-        for (size_t r = 0; r < job->restarts; r++)
+        for (size_t r = 0; r < job->restarts; r++) {
             basin_free(job->runs[r].traj);
+            verdict_out_release(&job->runs[r].v);
+        }
     basin_free(job->runs);
     basin_free(job->params);
+    basin_free(job->ends);
 }
 
 int cli_train_main(int argc, char **argv)

@@ -13,8 +13,16 @@
 #include "cors.h"
 #include "ratelimit.h"
 
-enum setting_kind { SET_TEXT, SET_UINT, SET_SIZE, SET_SECONDS, SET_AUTH, SET_ORIGINS, SET_RATE,
-                    SET_BOOL };
+enum setting_kind {
+    SET_TEXT,
+    SET_UINT,
+    SET_SIZE,
+    SET_SECONDS,
+    SET_AUTH,
+    SET_ORIGINS,
+    SET_RATE,
+    SET_BOOL
+};
 
 struct setting {
     const char *flag; /* "--port" */
@@ -141,8 +149,7 @@ static int apply_security(struct serve_config *cfg, const struct setting *s, con
     case SET_BOOL:
         if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0)
             cfg->public_health = 1;
-        else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0 ||
-                 strcmp(value, "no") == 0)
+        else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0 || strcmp(value, "no") == 0)
             cfg->public_health = 0;
         else
             return fail(err, errcap, what, value, "is not 1, 0, true, false, yes or no");

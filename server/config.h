@@ -3,8 +3,9 @@
  * BASINLAB_BIND, BASINLAB_MAX_QUEUED_RUNS, BASINLAB_MAX_RUN_SECONDS, BASINLAB_WEB,
  * BASINLAB_TRAIN, BASINLAB_LEASE_TIMEOUT, BASINLAB_AUTH, BASINLAB_CORS_ORIGINS,
  * BASINLAB_RATE_LIMIT, BASINLAB_PUBLIC_HEALTH). The environment is read first and flags
- * override it, so a container can set defaults that a command line still wins over. Values are validated
- * strictly (whole string, range); a bad one is a usage error naming the flag or variable. */
+ * override it, so a container can set defaults that a command line still wins over. Values are
+ * validated strictly (whole string, range); a bad one is a usage error naming the flag or variable.
+ */
 #ifndef BASINLAB_CONFIG_H
 #define BASINLAB_CONFIG_H
 
@@ -23,21 +24,21 @@ enum config_auth { CONFIG_AUTH_NONE, CONFIG_AUTH_TOKENS };
 #define CONFIG_MIN_LEASE_TIMEOUT 2.0      /* twice the workers' 1 s heartbeat */
 
 struct serve_config {
-    const char *bind;       /* numeric IPv4/IPv6 address (borrowed from argv or environ) */
-    unsigned port;          /* 0 = an ephemeral port */
-    const char *db;         /* store location: a path or "sqlite:PATH" */
-    unsigned workers;       /* worker threads; 0 = one per core */
-    size_t max_queued_runs; /* submissions that would queue more runs get 429; 0 = no bound */
-    double max_run_seconds; /* wall-clock budget of one run; 0 = none */
-    const char *web_root;   /* dashboard directory; NULL = none */
-    enum config_auth auth;  /* --auth none (default) | tokens */
+    const char *bind;          /* numeric IPv4/IPv6 address (borrowed from argv or environ) */
+    unsigned port;             /* 0 = an ephemeral port */
+    const char *db;            /* store location: a path or "sqlite:PATH" */
+    unsigned workers;          /* worker threads; 0 = one per core */
+    size_t max_queued_runs;    /* submissions that would queue more runs get 429; 0 = no bound */
+    double max_run_seconds;    /* wall-clock budget of one run; 0 = none */
+    const char *web_root;      /* dashboard directory; NULL = none */
+    enum config_auth auth;     /* --auth none (default) | tokens */
     const char *cors_origins;  /* comma-separated exact origins (cors.h); NULL = no CORS */
     double rate_limit_rps;     /* requests per second per client (ratelimit.h); 0 = no limit */
     unsigned rate_limit_burst; /* the bucket size; ≥ 1 when rate_limit_rps > 0 */
     int public_health;         /* 1: /metrics needs no token either (healthz/readyz never do) */
-    unsigned train;         /* 1: run the worker pool here; 0: API only (separate workers) */
-    double lease_timeout;   /* shared stores: a run unheard of this long is requeued (seconds) */
-    size_t batch;           /* runs a training thread claims at once; 0 = the pool's default */
+    unsigned train;            /* 1: run the worker pool here; 0: API only (separate workers) */
+    double lease_timeout;      /* shared stores: a run unheard of this long is requeued (seconds) */
+    size_t batch;              /* runs a training thread claims at once; 0 = the pool's default */
 };
 
 /* Looks up an environment variable (getenv in production, a table in tests). */

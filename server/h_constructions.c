@@ -21,6 +21,7 @@
 #include "imported.h"
 #include "records.h"
 #include "spurious.h"
+#include "verdict.h"
 
 enum { RETRY_AFTER_DRAINING_S = 5, LOCATION_BYTES = 64 };
 
@@ -156,6 +157,7 @@ int h_imported_create(struct request *req, struct reply *rep, int construction)
     struct imported_request *rq = NULL;
     struct imported_point *pt = NULL;
     struct imported_stored ids;
+    char why[VERDICT_ERROR_CAP];
     int rc = BASIN_OK, src = STORE_OK;
 
     spec_errors_init(&errs);
@@ -198,12 +200,12 @@ int h_imported_create(struct request *req, struct reply *rep, int construction)
     }
     if (rc != BASIN_OK)
         goto done;
-    rc = imported_judge(rq, pt);
+    rc = imported_judge(rq, pt, why, sizeof why);
     if (rc != BASIN_OK) {
         if (rc != BASIN_ENOMEM) {
             rep->log_cause = "certifying a constructed or imported point failed";
             rc = reply_problemf(rep, 500, NULL, "the point could not be certified: %s",
-                                basin_strerror(rc));
+                                why[0] ? why : basin_strerror(rc));
         }
         goto done;
     }

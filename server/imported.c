@@ -33,9 +33,10 @@
 #include "basin/linfit.h"
 #include "basin/objective.h"
 #include "basin/status.h"
-#include "certificate_json.h"
+#include "basin/teacher.h"
 #include "records.h"
 #include "spurious.h"
+#include "verdict.h"
 
 #define PTR_CAP 256
 #define MSG_CAP 512
@@ -284,86 +285,14 @@ static int rd_reals(struct rd *r, const json_t *v, const char *ptr, size_t min_n
 
 /* ---- certify options ---- */
 
-static const char *const certify_keys[] = {"grad_tol",
-                                           "grad_tol_rel",
-                                           "cert_tol",
-                                           "curv_tol",
-                                           "margin_tol",
-                                           "max_boundary_pairs",
-                                           "polish",
-                                           "polish_max_iter",
-                                           "polish_grad_tol",
-                                           "probes",
-                                           "radii",
-                                           "probe_steps",
-                                           "probe_lr",
-                                           "seed",
-                                           "lanczos_max_iter",
-                                           "dense_max_params",
-                                           "check_certified",
-                                           "group_sample_cap",
-                                           "spurious_tol",
-                                           NULL};
-
-static void parse_certify(struct rd *r, const json_t *v, basin_certify_opts *o)
-{
-    basin_certify_defaults(o);
-    o->polish = 0;
-    if (v == NULL)
-        return;
-    if (!json_is_object(v)) {
-        rd_err(r, "/certify", "must be an object");
-        return;
-    }
-    rd_keys(r, v, "/certify", certify_keys, NULL, "certify");
-    rd_num(r, v, "/certify", "grad_tol", 0, 0, &o->grad_tol);
-    rd_num(r, v, "/certify", "grad_tol_rel", 0, 0, &o->grad_tol_rel);
-    rd_num(r, v, "/certify", "cert_tol", 0, 0, &o->cert_tol);
-    rd_num(r, v, "/certify", "curv_tol", 0, 0, &o->curv_tol);
-    rd_num(r, v, "/certify", "margin_tol", 0, 0, &o->margin_tol);
-    rd_size(r, v, "/certify", "max_boundary_pairs", 0, BASIN_CERTIFY_MAX_BOUNDARY,
-            &o->max_boundary_pairs);
-    rd_bool(r, v, "/certify", "polish", &o->polish);
-    rd_size(r, v, "/certify", "polish_max_iter", 0, IMPORTED_MAX_POLISH_ITER, &o->polish_max_iter);
-    rd_num(r, v, "/certify", "polish_grad_tol", 0, 0, &o->polish_grad_tol);
-    rd_size(r, v, "/certify", "probes", 0, IMPORTED_MAX_PROBES, &o->probes);
-    rd_size(r, v, "/certify", "probe_steps", 0, IMPORTED_MAX_PROBE_STEPS, &o->probe_steps);
-    rd_num(r, v, "/certify", "probe_lr", 0, 0, &o->probe_lr);
-    rd_u64(r, v, "/certify", "seed", &o->seed);
-    rd_size(r, v, "/certify", "lanczos_max_iter", 0, IMPORTED_MAX_LANCZOS, &o->lanczos_max_iter);
-    rd_size(r, v, "/certify", "dense_max_params", 0, IMPORTED_MAX_DENSE_PARAMS,
-            &o->dense_max_params);
-    rd_bool(r, v, "/certify", "check_certified", &o->check_certified);
-    rd_size(r, v, "/certify", "group_sample_cap", 0, IMPORTED_MAX_GROUP_SAMPLES,
-            &o->group_sample_cap);
-    double spurious_tol = 0;
-    rd_num(r, v, "/certify", "spurious_tol", 0, 0, &spurious_tol);
-    const json_t *radii = json_object_get(v, "radii");
-    if (radii != NULL) {
-        double *vals = NULL;
-        size_t n = 0;
-        if (rd_reals(r, radii, "/certify/radii", 1, BASIN_CERTIFY_MAX_RADII, &vals, &n) ==
-            BASIN_OK) {
-            for (size_t i = 0; i < n; i++) {
-                if (!(vals[i] > 0)) {
-                    char ptr[PTR_CAP];
-                    snprintf(ptr, sizeof ptr, "/certify/radii/%zu", i);
-                    rd_err(r, ptr, "must be > 0");
-                }
-                o->radii[i] = vals[i];
-            }
-            o->n_radii = n;
-        }
-        basin_free(vals);
-    }
-}
-
-int imported_parse_certify(const json_t *certify, basin_certify_opts *opts,
+int imported_parse_certify(const json_t *certify, struct spec_certify *out,
                            struct spec_errors *errs)
 {
-    struct rd r = {errs, 0, 0};
-    parse_certify(&r, certify, opts);
-    return r.oom ? BASIN_ENOMEM : r.bad ? BASIN_EINVAL : BASIN_OK;
+    int rc = spec_certify_parse(certify, out, errs);
+    /* the point judged is the point given or built, unless polishing is asked for */
+    if (rc == BASIN_OK && json_object_get(certify, "polish") == NULL)
+        out->opts.polish = 0;
+    return rc;
 }
 
 /* ---- the kinds' fields ---- */
@@ -713,7 +642,12 @@ int imported_parse(const json_t *body, int construction, const struct limits *li
     if (exp_rc != BASIN_OK)
         r.bad = 1;
 
-    parse_certify(&r, json_object_get(body, "certify"), &rq->certify);
+    struct spec_certify certify_opts;
+    int crc = imported_parse_certify(json_object_get(body, "certify"), &certify_opts, errs);
+    if (crc == BASIN_ENOMEM)
+        r.oom = 1;
+    else if (crc != BASIN_OK)
+        r.bad = 1;
     if (kind_ok) {
         switch (rq->kind) {
         case IMPORTED_EVALUATION: {
@@ -753,15 +687,13 @@ int imported_parse(const json_t *body, int construction, const struct limits *li
     } else {
         rq->arch_by_id = rq->exp->architecture_id != NULL;
     }
-    /* the stored spec keeps the certify options, as an experiment's does */
-    const json_t *certify = json_object_get(body, "certify");
-    if (certify != NULL) {
-        json_decref(rq->exp->certify);
-        rq->exp->certify = json_deep_copy(certify);
-        if (rq->exp->certify == NULL) {
-            rc = BASIN_ENOMEM;
-            goto done;
-        }
+    /* the options the point is judged with, kept in the stored spec as an experiment's are */
+    rq->exp->certify_opts = certify_opts;
+    json_decref(rq->exp->certify);
+    rq->exp->certify = spec_certify_to_json(&certify_opts);
+    if (rq->exp->certify == NULL) {
+        rc = BASIN_ENOMEM;
+        goto done;
     }
     *out = rq;
     rq = NULL;
@@ -780,7 +712,6 @@ void imported_point_free(struct imported_point *pt)
     basin_free(pt->theta);
     json_decref(pt->report);
     json_decref(pt->verdict);
-    basin_certificate_free(pt->cert);
     basin_free(pt);
 }
 
@@ -858,14 +789,16 @@ static int set_arch(struct spec_experiment *exp, struct spec_arch *arch)
 static int work_ok(const struct imported_request *rq, double max_work, struct spec_errors *errs,
                    int *ok)
 {
-    double n = (double)rq->exp->dataset->data->n;
     double p = (double)basin_net_param_count(rq->exp->arch->net);
+    /* teacher_gaussian points have no samples; their verdict works on the p × p Hessian */
+    double n = rq->exp->dataset->data ? (double)rq->exp->dataset->data->n : p;
     *ok = 1;
     if (max_work > 0 && n * p > max_work) {
         *ok = 0;
         return imported_error(errs, "",
                               "judging this point on a request would take too long: %.0f samples "
-                              "× %.0f parameters = %.3g exceeds %.3g; train it as an experiment "
+                              "(or parameters) × %.0f parameters = %.3g exceeds %.3g; train it "
+                              "as an experiment "
                               "or judge it offline with `basinlab certify`",
                               n, p, n * p, max_work);
     }
@@ -1303,11 +1236,11 @@ int imported_build(struct imported_request *rq, const struct limits *lim, double
         rc = BASIN_EINVAL; /* the caller did not resolve the ids */
         goto done;
     }
-    if (rq->exp->dataset->data == NULL) {
+    if (rq->exp->dataset->data == NULL && rq->kind != IMPORTED_EVALUATION) {
         rc = imported_error(errs, ds_ptr,
-                            "a %s needs a dataset with samples; teacher_gaussian datasets have "
-                            "none (their objective is the closed-form population risk)",
-                            rq->kind == IMPORTED_EVALUATION ? "verdict" : "construction");
+                            "a construction needs a dataset with samples; teacher_gaussian "
+                            "datasets have none (their objective is the closed-form population "
+                            "risk)");
         rc = rc == BASIN_OK ? BASIN_EINVAL : rc;
         goto done;
     }
@@ -1377,16 +1310,43 @@ done:
 
 /* ---- judge ---- */
 
-int imported_judge(const struct imported_request *rq, struct imported_point *pt)
+static int make_teacher(const struct spec_teacher_gaussian *tg, basin_teacher **out)
+{
+    switch (tg->teacher) {
+    case SPEC_TEACHER_IDENTITY:
+        return basin_teacher_create_identity(tg->k, tg->d, out);
+    case SPEC_TEACHER_RANDOM_ORTHONORMAL:
+        return basin_teacher_create_random_orthonormal(tg->k, tg->d, tg->seed, out);
+    case SPEC_TEACHER_MATRIX:
+        break;
+    }
+    return basin_teacher_create_given(tg->k, tg->d, tg->matrix, out);
+}
+
+int imported_judge(const struct imported_request *rq, struct imported_point *pt, char *why,
+                   size_t why_cap)
 {
     const struct spec_experiment *exp = rq->exp;
+    basin_teacher *teacher = NULL;
     basin_objective obj;
+    struct verdict_out vo;
     double *grad = NULL;
     int rc;
 
     memset(&obj, 0, sizeof obj);
-    rc =
-        basin_objective_empirical(exp->arch->net, exp->dataset->data, &exp->loss, exp->l2, 0, &obj);
+    memset(&vo, 0, sizeof vo);
+    if (why_cap > 0)
+        why[0] = '\0';
+    if (exp->dataset->kind == SPEC_DATASET_TEACHER_GAUSSIAN) {
+        rc = make_teacher(&exp->dataset->tg, &teacher);
+        if (rc == BASIN_OK)
+            rc = basin_teacher_objective(teacher, exp->arch->layers[0].units, &obj);
+    } else {
+        rc = basin_objective_empirical(exp->arch->net, exp->dataset->data, &exp->loss, exp->l2, 0,
+                                       &obj);
+    }
+    if (rc == BASIN_OK && obj.dim != pt->dim)
+        rc = BASIN_EINVAL;
     if (rc != BASIN_OK)
         goto done;
     grad = basin_alloc_array(pt->dim, sizeof *grad);
@@ -1404,19 +1364,32 @@ int imported_judge(const struct imported_request *rq, struct imported_point *pt)
     }
     pt->given_grad_norm = sqrt(g2);
     pt->given_param_norm = sqrt(t2);
-    rc = basin_certify(exp->arch->net, exp->dataset->data, &exp->loss, exp->l2, pt->theta,
-                       &rq->certify, &pt->cert);
+    pt->risk = pt->given_risk;
+    pt->grad_norm = pt->given_grad_norm;
+    pt->param_norm = pt->given_param_norm;
+    /* the verdict exactly as a trained end point gets it (verdict.h), with this point's options */
+    rc = verdict_judge(exp, teacher, pt->theta, &vo);
     if (rc != BASIN_OK)
         goto done;
-    pt->verdict = certificate_json(pt->cert);
-    if (pt->verdict == NULL) {
-        rc = BASIN_ENOMEM;
+    if (!vo.judged) {
+        if (vo.error[0] != '\0') { /* not "certify": {"enabled": false} */
+            snprintf(why, why_cap, "%s", vo.error);
+            rc = BASIN_ENUMERIC;
+        }
         goto done;
     }
-    pt->label = basin_verdict_name(pt->cert->label);
+    pt->verdict = vo.verdict;
+    vo.verdict = NULL;
+    pt->label = vo.label;
+    pt->moved = vo.moved;
+    pt->risk = vo.risk;
+    pt->grad_norm = vo.grad_norm;
+    pt->param_norm = vo.param_norm;
 done:
+    verdict_out_release(&vo);
     basin_free(grad);
     basin_objective_release(&obj);
+    basin_teacher_free(teacher);
     return rc;
 }
 
@@ -1424,8 +1397,7 @@ json_t *imported_result_json(const struct imported_request *rq, const struct imp
 {
     json_t *o = json_object();
     int ok = o != NULL;
-    int show_params =
-        rq->kind != IMPORTED_EVALUATION || (pt->cert != NULL && pt->cert->polish.accepted);
+    int show_params = rq->kind != IMPORTED_EVALUATION || pt->moved;
     jset(o, "kind", json_string(imported_kind_name(rq->kind)), &ok);
     jset(o, "architecture", spec_arch_summary(rq->exp->arch), &ok);
     if (show_params)
@@ -1526,9 +1498,9 @@ int imported_store(struct store *st, const struct limits *lim, const struct impo
     fr.seed = rq->kind == IMPORTED_LINEAR_REGION ? rq->lr.seed : 0;
     fr.steps = -1;
     fr.stop_reason = NULL;
-    fr.final_risk = pt->cert ? pt->cert->risk : pt->given_risk;
-    fr.grad_norm = pt->cert ? pt->cert->grad_norm : pt->given_grad_norm;
-    fr.param_norm = pt->cert ? pt->cert->param_norm : pt->given_param_norm;
+    fr.final_risk = pt->risk;
+    fr.grad_norm = pt->grad_norm;
+    fr.param_norm = pt->param_norm;
     fr.initial_risk = pt->given_risk;
     fr.verdict = pt->verdict;
     fr.verdict_label = pt->label;

@@ -14,8 +14,8 @@
  *                         parameters): the architecture and θ. Impossible constructions are
  *                         errors at the pointer of the field that made them impossible (/groups,
  *                         /breakpoints, /pieces, /sets, /architecture...).
- *   4. imported_judge     risk, gradient and norms at θ, then basin_certify: the verdict JSON
- *                         (certificate_json.h) and its label.
+ *   4. imported_judge     risk, gradient and norms at θ, then the verdict a trained end point
+ *                         would get (verdict.h): the verdict JSON and its label.
  *   5. imported_store     records for inline datasets and new architectures, then one
  *                         store_run_insert_finished: a one-run finished experiment whose run has
  *                         origin construction or imported, so the point is a witness (or a
@@ -57,23 +57,16 @@ const char *imported_kind_name(enum imported_kind kind);
  * train them as an experiment, or judge them offline with `basinlab certify`. */
 #define IMPORTED_MAX_WORK 4e6
 
-/* Bounds of the certify options (each a few thousand gradient evaluations at most). */
-#define IMPORTED_MAX_PROBES 64
-#define IMPORTED_MAX_PROBE_STEPS 5000
-#define IMPORTED_MAX_POLISH_ITER 5000
-#define IMPORTED_MAX_LANCZOS 1000
-#define IMPORTED_MAX_DENSE_PARAMS 2000
-#define IMPORTED_MAX_GROUP_SAMPLES 100000
 /* CPWL specs: pieces, sets and set members (each bounded by limits.max_width as well). */
 #define IMPORTED_MAX_PIECES 4096
 
 struct imported_request {
     enum imported_kind kind;
-    /* dataset (or dataset_id), architecture (or architecture_id), loss, l2, certify; for cpwl
-     * and group_fit exp->arch stays NULL until imported_build made it */
+    /* dataset (or dataset_id), architecture (or architecture_id), loss, l2; exp->certify_opts
+     * are the point's certify options and exp->certify their canonical JSON; for cpwl and
+     * group_fit exp->arch stays NULL until imported_build made it */
     struct spec_experiment *exp;
     int dataset_by_id, arch_by_id;
-    basin_certify_opts certify;
     /* evaluation: the given parameters */
     double *params;
     size_t n_params;
@@ -109,9 +102,11 @@ struct imported_point {
     json_t *report; /* the construction report (NULL for evaluations) */
     /* at the point as given or built, with the l2 term */
     double given_risk, given_grad_norm, given_param_norm;
-    basin_certificate *cert;
-    json_t *verdict;   /* certificate_json of cert */
-    const char *label; /* static: basin_verdict_name */
+    /* at the judged point (the polished one when moved) */
+    double risk, grad_norm, param_norm;
+    int moved;
+    json_t *verdict;   /* verdict JSON (certificate_json.h); NULL when certify is disabled */
+    const char *label; /* static verdict name, NULL with verdict */
 };
 void imported_point_free(struct imported_point *pt);
 
@@ -124,9 +119,12 @@ void imported_point_free(struct imported_point *pt);
 int imported_build(struct imported_request *rq, const struct limits *lim, double max_work,
                    struct imported_point **out, struct spec_errors *errs);
 
-/* Step 4: risk and gradient at pt->theta, then the certificate and the verdict JSON. BASIN_OK,
- * BASIN_ENOMEM or another core error (answer 500). */
-int imported_judge(const struct imported_request *rq, struct imported_point *pt);
+/* Step 4: risk and gradient at pt->theta, then the verdict exactly as a trained end point gets it
+ * (verdict_judge, verdict.h: basin_certify, or the closed-form Hessian for teacher_gaussian
+ * datasets). BASIN_OK (also with certify disabled: no verdict), BASIN_ENOMEM, or another code
+ * with the reason in why (answer 500). */
+int imported_judge(const struct imported_request *rq, struct imported_point *pt, char *why,
+                   size_t why_cap);
 
 /* {"architecture": summary with param_count, "params": θ, "construction": report (constructions),
  * "risk", "grad_norm", "param_norm" (at the given or built point), "verdict"}: what the CLI
@@ -147,10 +145,10 @@ struct imported_stored {
 int imported_store(struct store *st, const struct limits *lim, const struct imported_request *rq,
                    const struct imported_point *pt, struct imported_stored *ids, int *store_rc);
 
-/* The certify options of a body or an experiment spec ("certify": {...}; NULL = none) into opts:
- * basin_certify_defaults with polish off, then every given field (bounded by IMPORTED_MAX_*),
- * errors at /certify/... BASIN_OK, BASIN_EINVAL or BASIN_ENOMEM. */
-int imported_parse_certify(const json_t *certify, basin_certify_opts *opts,
+/* The certify options of a body ("certify": {...}; NULL = none): spec_certify_parse (spec.h:
+ * the same fields and bounds as an experiment's), except that polish is off unless the object
+ * sets it. Errors at /certify/... BASIN_OK, BASIN_EINVAL or BASIN_ENOMEM. */
+int imported_parse_certify(const json_t *certify, struct spec_certify *out,
                            struct spec_errors *errs);
 
 /* Append an error (pointer, printf-style message) to errs; BASIN_OK or BASIN_ENOMEM. */

@@ -26,6 +26,7 @@ static void usage(FILE *out)
           out);
     cli_train_usage(out);
     cli_construct_usage(out);
+    cli_token_usage(out);
 }
 
 int main(int argc, char **argv)

@@ -29,7 +29,17 @@
  *   abandoned when the store says the claim is gone (STORE_ECONFLICT / STORE_ENOTFOUND: the run
  *   was requeued, cancelled or deleted behind us; the fenced update would refuse us anyway).
  *   The trajectory is flushed completely before run_finish, because a terminal run accepts no
- *   more points. */
+ *   more points.
+ * - Verdicts. A finished run of an experiment with certify.enabled (the default) is judged
+ *   before it is reported (verdict.h: basin_certify, or the closed-form Hessian for
+ *   teacher_gaussian). The polish may move θ: the stored end point and final_risk / grad_norm /
+ *   param_norm are then the polished point's, and the trajectory still ends at the trained
+ *   point, whose values the verdict's polish block keeps. So with certify on, the stored end
+ *   point is bit-identical to basin_train_restart followed by basin_certify with the spec's
+ *   options (both deterministic), not to training alone. Judging runs outside the training
+ *   hooks (no cancel or time budget inside it; the lease is renewed right after); a memory
+ *   failure hands the run back like one in training, any other verifier failure leaves the
+ *   verdict null with "analysis_error: ..." in the run's error. */
 #include "run_exec.h"
 
 #include <math.h>
@@ -47,6 +57,7 @@
 #include "basin/teacher.h"
 #include "basin/train.h"
 #include "spec.h"
+#include "verdict.h"
 
 #define DEFAULT_HEARTBEAT_MS 1000u
 #define DEFAULT_FLUSH_MS 2000u
@@ -630,6 +641,39 @@ static void trained_result(struct run_exec *x, const struct exp_entry *e,
     }
 }
 
+/* The verdict of a finished run (verdict.h): the judged — possibly polished — point becomes the
+ * run's end point and its numbers the run's final_risk, grad_norm and param_norm; the values
+ * the training ended with stay in the verdict's polish block (risk_before, grad_before). A
+ * verifier failure other than memory leaves the verdict null with "analysis_error: ..." in the
+ * run's error, and the run still finished. STEP_REPORTED means: rr is ready to be reported. */
+static enum run_step judge_run(struct run_exec *x, const struct exp_entry *e,
+                               const struct store_claimed_run *r, struct store_run_result *rr,
+                               struct verdict_out *v, char *msg, size_t cap)
+{
+    int rc = verdict_judge(e->exp, e->teacher, e->theta, v);
+    if (rc != BASIN_OK) {
+        exec_log(x, "run %s: %s while judging its end point (will retry)", r->id,
+                 basin_strerror(rc));
+        return STEP_RETRY;
+    }
+    /* Judging is not interrupted by the hooks: renew the lease before reporting. */
+    heartbeat_if_due(x, now_ns());
+    if (x->cause == CAUSE_LOST)
+        return STEP_LOST;
+    if (v->judged) {
+        rr->verdict = v->verdict;
+        rr->verdict_label = v->label;
+        rr->final_risk = v->risk;
+        rr->grad_norm = v->grad_norm;
+        rr->param_norm = v->param_norm;
+    } else if (v->error[0] != '\0') {
+        snprintf(msg, cap, "analysis_error: %s", v->error);
+        rr->error = msg;
+        exec_log(x, "run %s: no verdict: %s", r->id, v->error);
+    }
+    return STEP_REPORTED;
+}
+
 static enum run_step train_run(struct run_exec *x, const struct exp_entry *e,
                                const struct store_claimed_run *r)
 {
@@ -662,7 +706,14 @@ static enum run_step train_run(struct run_exec *x, const struct exp_entry *e,
         return STEP_RETRY;
     result_init(&rr, x->claim, r);
     trained_result(x, e, &spec, rc, &res, &rr, msg, sizeof msg);
-    return report(x, &rr);
+    if (rr.status != STORE_RUN_FINISHED || !e->exp->certify_opts.enabled)
+        return report(x, &rr);
+    struct verdict_out v;
+    enum run_step step = judge_run(x, e, r, &rr, &v, msg, sizeof msg);
+    if (step == STEP_REPORTED)
+        step = report(x, &rr);
+    verdict_out_release(&v);
+    return step;
 }
 
 static enum run_step run_one(struct run_exec *x, const struct exp_entry *e,

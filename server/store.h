@@ -375,10 +375,10 @@ struct store_end_points {
     size_t n;
     size_t n_params;
     struct store_end_point *items;
-    double *params;  /* n rows of n_params values (malloc'd) */
+    double *params;   /* n rows of n_params values (malloc'd) */
     int64_t finished; /* finished runs of the experiment in the snapshot that was read */
     int64_t skipped;  /* finished runs left out: no end point or not n_params values */
-    int truncated;   /* more than max_points finished runs have end points */
+    int truncated;    /* more than max_points finished runs have end points */
 };
 void store_end_points_free(struct store_end_points *p);
 
@@ -399,12 +399,12 @@ void store_event_list_free(struct store_event_list *l);
 #define STORE_API_TOKEN_HASH_SIZE 65 /* 64 lower-case hex digits with the NUL */
 #define STORE_API_TOKEN_PREFIX "tok_"
 struct store_api_token {
-    char id[STORE_ID_SIZE];                    /* "tok_" + 16 hex digits; ignored on insert */
-    char name[STORE_API_TOKEN_NAME_SIZE];      /* "" = none */
-    char scope[8];                             /* "read" or "write" */
+    char id[STORE_ID_SIZE];                        /* "tok_" + 16 hex digits; ignored on insert */
+    char name[STORE_API_TOKEN_NAME_SIZE];          /* "" = none */
+    char scope[8];                                 /* "read" or "write" */
     char secret_sha256[STORE_API_TOKEN_HASH_SIZE]; /* hex SHA-256 of the secret */
-    int64_t created_at_ms;                     /* ignored on insert (the store sets it) */
-    int64_t revoked_at_ms;                     /* 0 = active; ignored on insert */
+    int64_t created_at_ms;                         /* ignored on insert (the store sets it) */
+    int64_t revoked_at_ms;                         /* 0 = active; ignored on insert */
 };
 
 /* ---- opening ---- */
@@ -508,8 +508,7 @@ struct store_ops {
     /* API tokens (optional: NULL in a backend that has none) */
     int (*api_token_insert)(struct store *s, const struct store_api_token *t,
                             char id_out[STORE_ID_SIZE]);
-    int (*api_token_find)(struct store *s, const char *secret_sha256,
-                          struct store_api_token *out);
+    int (*api_token_find)(struct store *s, const char *secret_sha256, struct store_api_token *out);
     int (*api_token_list)(struct store *s, struct store_api_token **items, size_t *n);
     int (*api_token_revoke)(struct store *s, const char *id, int *changed);
 };

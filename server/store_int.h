@@ -40,7 +40,7 @@ void store__run_clear(struct store_run *r);
 int store__sqlite_open(const char *path, const struct store_options *opt, struct store **out,
                        char *err, size_t errcap);
 /* The PostgreSQL backend's constructor (store_pg.c), for "postgres://" and "postgresql://". */
-int store__pg_open(const char *url, const struct store_options *opt, struct store **out,
-                   char *err, size_t errcap);
+int store__pg_open(const char *url, const struct store_options *opt, struct store **out, char *err,
+                   size_t errcap);
 
 #endif

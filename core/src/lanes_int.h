@@ -34,8 +34,8 @@ size_t basin__lanes_scratch_len(const basin_net *net, size_t lw);
 /* Risk of lw packed parameter vectors P on the samples idx[0..m) of ds (idx == NULL: 0..m−1):
  * risk[lane] = (1/m) Σ ℓ(f(x_i), y_i) and, when G != NULL, G (packed like P, zeroed by the
  * caller) += ∇R. The selection and targets must have been checked (basin__check_selection).
- * ws != NULL (lw = 1 only) receives the layer values of the last max_batch-sized chunk, as a
- * forward pass would leave them (basin_net_ws_layer_input). Never allocates. */
+ * ws != NULL (lw = 1 only) receives the layer values of the last ws->chunk-sized chunk, as
+ * basin_net_risk_grad's other path leaves them (basin_net_ws_layer_input). Never allocates. */
 void basin__lanes_eval(const basin_net *net, size_t lw, const double *P, const basin_dataset *ds,
                        const size_t *idx, size_t m, const basin_loss *loss, double *G, double *risk,
                        double *scratch, basin_net_ws *ws);

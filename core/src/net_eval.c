@@ -1,8 +1,9 @@
 /* Forward evaluation, empirical risk and its exact gradient by back-propagation (net.h).
  *
  * DESIGN
- * - The selected samples are processed in chunks of at most ws->max_batch rows: gather the
- *   input rows, run every layer forward on the whole chunk (act[l+1] = layer_l(act[l])), add
+ * - The selected samples are processed in chunks of at most ws->chunk rows (≤ max_batch, sized
+ *   so that a chunk's layer values stay in L2; net_ws.c): gather the input rows, run every
+ *   layer forward on the whole chunk (act[l+1] = layer_l(act[l])), add
  *   the per-sample losses in sample order (so the risk does not depend on the chunking), set
  *   the output errors to ∂ℓ/∂o / m and propagate them down. Gradients of all chunks accumulate
  *   into grad; each weight gradient is one GEMM per chunk (net_layers.c).
@@ -159,8 +160,8 @@ int basin_net_risk_grad(const basin_net *net, basin_net_ws *ws, const double *th
         basin__lanes_eval(net, 1, theta, ds, idx, m, loss, grad, risk, ws->lanes, ws);
         goto done;
     }
-    for (size_t start = 0; start < m; start += ws->max_batch) {
-        size_t cm = m - start < ws->max_batch ? m - start : ws->max_batch;
+    for (size_t start = 0; start < m; start += ws->chunk) {
+        size_t cm = m - start < ws->chunk ? m - start : ws->chunk;
         basin__gather(ws, ds, idx, start, cm);
         basin__forward_rows(net, ws, theta, cm);
         const double *o = ws->act[net->n_layers];

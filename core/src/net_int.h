@@ -33,7 +33,8 @@ struct basin_net {
 struct basin_net_ws {
     const basin_net *net;
     size_t max_batch;
-    size_t rows; /* samples held by the last forward pass (0 before any) */
+    size_t chunk; /* rows per chunk of basin_net_risk_grad: ≤ max_batch, sized for the cache */
+    size_t rows;  /* samples held by the last forward pass (0 before any) */
     double **act, **ract;
     double *delta[2], *rdelta[2]; /* ping-pong back-propagated errors and their R-values */
     double *col;                  /* conv im2col rows of a group of samples */

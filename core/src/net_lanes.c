@@ -497,7 +497,7 @@ ALWAYS_INLINE void eval_body(const plan *pl, const size_t lw, const double *P,
     for (size_t l = 0; l < lw; l++)
         sum[l] = 0.0;
     if (ws)
-        rec_from = ((m - 1) / ws->max_batch) * ws->max_batch; /* the last chunk's start */
+        rec_from = ((m - 1) / ws->chunk) * ws->chunk; /* the last chunk's start */
     size_t s0 = 0;
     for (; s0 + SB <= m; s0 += SB)
         eval_block(pl, lw, P, &b, ds, idx, s0, SB, loss, inv_m, G, sum, ws, rec_from);

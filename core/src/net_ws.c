@@ -16,6 +16,12 @@
 #include "net_int.h"
 
 #define CONV_COL_CAP ((size_t)1 << 20)
+/* basin_net_risk_grad works on chunks whose layer values and errors take about this many
+ * bytes (rows clamped to [CHUNK_MIN, CHUNK_MAX]): chunks that stay in L2 make the element-wise
+ * passes and the GEMMs' re-reads cheap, and the GEMMs stay large enough to be efficient. */
+#define CHUNK_BYTES ((size_t)512 * 1024)
+#define CHUNK_MIN 32
+#define CHUNK_MAX 256
 
 /* Samples per im2col group of a conv layer and the col / tmp lengths that group needs. */
 static int conv_plan(const basin__layer *L, size_t max_batch, size_t *group, size_t *col_len,
@@ -119,6 +125,17 @@ static void carve(const basin_net *net, basin_net_ws *ws, size_t col_len)
     }
 }
 
+/* Rows per risk/gradient chunk (see CHUNK_BYTES). */
+static size_t chunk_rows(const basin_net *net, size_t max_batch)
+{
+    size_t per_row = net->in_dim + 2 * net->max_dim;
+    for (size_t l = 0; l < net->n_layers; l++)
+        per_row += net->layers[l].info.out_dim;
+    size_t rows = CHUNK_BYTES / (per_row * sizeof(double) + 1);
+    rows = rows < CHUNK_MIN ? CHUNK_MIN : rows > CHUNK_MAX ? CHUNK_MAX : rows;
+    return rows < max_batch ? rows : max_batch;
+}
+
 int basin_net_ws_create(const basin_net *net, size_t max_batch, basin_net_ws **out)
 {
     basin_net_ws *ws = NULL;
@@ -135,6 +152,7 @@ int basin_net_ws_create(const basin_net *net, size_t max_batch, basin_net_ws **o
     }
     ws->net = net;
     ws->max_batch = max_batch;
+    ws->chunk = chunk_rows(net, max_batch);
     ws->act = basin_calloc(net->n_layers + 1, sizeof *ws->act);
     ws->ract = basin_calloc(net->n_layers + 1, sizeof *ws->ract);
     ws->conv_group = basin_calloc(net->n_layers, sizeof *ws->conv_group);

@@ -30,6 +30,7 @@ One JSON object per line, replayed in order:
              "pointer_prefix": some errors[].pointer must start with this,
              "detail_contains": text the problem's detail must contain (a query parameter),
              "header": {name: substring the response header must contain},
+             "header_not": {name: substring the response header must not contain},
              "items": N — a 200 list answer must have N items,
              "json": {JSON Pointer: value} — members of a JSON answer}
   capture   {name: JSON Pointer into the answer} — later cases use ${name} in path, headers or
@@ -609,6 +610,29 @@ add("exp-many-errors-all-reported", "POST", X, e(422, "/max_steps"),
     body={"dataset": {"kind": "inline", "x": [[1]], "y": ["a"]}, "restarts": 0, "max_steps": -5,
           "optimizer": {"kind": "gd", "lr": -1}, "architecture": {"layers": []}})
 
+# SQL metacharacters in every string field that has a fixed vocabulary: refused at that field
+SQL = ["' OR 1=1 --", "\"; DROP TABLE runs; --", "*/ UNION SELECT 1 /*"]
+SQL_FIELDS = [
+    (D, lambda v: {"kind": v}, "/kind"),
+    (D, lambda v: {"kind": "generator", "generator": {"name": v, "n": 4}}, "/generator/name"),
+    (D, lambda v: {"kind": "teacher_gaussian", "k": 1, "d": 2, "teacher": v}, "/teacher"),
+    (D, lambda v: {"kind": "csv", "csv": "1,2\n", "delimiter": v}, "/delimiter"),
+    (A, lambda v: {"input_shape": [2], "layers": [{"type": v}]}, "/layers/0/type"),
+    (A, lambda v: {"input_shape": [2], "layers": [{"type": "activation", "kind": v},
+                                                  {"type": "dense", "units": 1}]}, "/layers/0/kind"),
+    (A, lambda v: {"input_shape": [2], "layers": [{"type": "conv2d", "filters": 1, "kernel": 1,
+                                                   "padding": v}]}, "/layers/0/padding"),
+    (X, lambda v: exp(loss=v), "/loss"),
+    (X, lambda v: exp(optimizer={"kind": v}), "/optimizer/kind"),
+    (X, lambda v: exp(optimizer={"kind": "gd", "schedule": {"kind": v}}), "/optimizer/schedule/kind"),
+    (X, lambda v: exp(init={"kind": v}), "/init/kind"),
+    (X, lambda v: exp(dataset=DEL, dataset_id=v), "/dataset_id"),
+    (X, lambda v: exp(architecture=DEL, architecture_id=v), "/architecture_id"),
+]
+for i, (ep, make, ptr) in enumerate(SQL_FIELDS):
+    for j, v in enumerate(SQL):
+        add(f"sql-field-{ptr.strip('/').replace('/', '-')}-{j}", "POST", ep, e(422, ptr), body=make(v))
+
 # =========================================================================================
 # 7. Idempotency-Key abuse (checked before anything is created)
 # =========================================================================================
@@ -764,8 +788,16 @@ for name, (q, word) in RUNQ.items():
 # =========================================================================================
 # 11. Headers and request framing (answered by the HTTP layer: any 4xx, server stays up)
 # =========================================================================================
-add("header-request-id-control", "GET", "/healthz", e(200, problem=False),
-    headers=[["X-Request-Id", "abc\x01def"]])
+add("header-request-id-control", "GET", "/healthz",
+    e(200, problem=False, header_not={"X-Request-Id": "evil"}), headers=[["X-Request-Id", "evil\x01id"]])
+add("header-request-id-log-injection", "GET", "/healthz",
+    e(200, problem=False, header_not={"X-Request-Id": "evil"}),
+    headers=[["X-Request-Id", "evil\" status=200 forged=\"1"]])
+add("header-request-id-too-long", "GET", "/healthz",
+    e(200, problem=False, header_not={"X-Request-Id": "evil"}), headers=[["X-Request-Id", "evil" * 100]])
+add("header-request-id-plain-echoed", "GET", "/healthz",
+    e(200, problem=False, header={"X-Request-Id": "hostile-req-1"}),
+    headers=[["X-Request-Id", "hostile-req-1"]])
 add("header-if-none-match-garbage", "GET", "/healthz", e(200, problem=False),
     headers=[["If-None-Match", "\"" * 500 + ",,,W/W/W/*x"]])
 add("header-huge-count", "GET", "/v1/datasets?limit=0", e(400, detail_contains="limit"),

@@ -845,12 +845,32 @@ static void test_evaluations(void **state)
     assert_string_equal(jstr(run.json, "verdict_label"), "certified_minimum");
     resp_free(&run);
 
-    /* teacher datasets have no samples to judge on */
-    postf("/v1/evaluations", &r,
-          "{\"dataset\":{\"kind\":\"teacher_gaussian\",\"k\":2,\"d\":2},\"architecture\":"
-          "{\"input_shape\":[2],\"layers\":[{\"type\":\"dense\",\"units\":2,\"bias\":false},"
-          "{\"type\":\"activation\",\"kind\":\"relu\"},{\"type\":\"sum\"}]},"
-          "\"params\":[1,0,0,1]}");
+    /* teacher_gaussian: the closed-form risk. With one student row on e1 and the other dead,
+     * F = ½κ(e1,e1) − κ(e1,e1) − κ(e1,e2) + ½(κ(e1,e1) + κ(e2,e2) + 2κ(e1,e2)) = ¼ (κ(v,v) = ½
+     * for a unit v); the student equal to the teacher is at F = 0 */
+    static const char teacher_body[] =
+        "{\"dataset\":{\"kind\":\"teacher_gaussian\",\"k\":2,\"d\":2},\"architecture\":"
+        "{\"input_shape\":[2],\"layers\":[{\"type\":\"dense\",\"units\":2,\"bias\":false},"
+        "{\"type\":\"activation\",\"kind\":\"relu\"},{\"type\":\"sum\"}]},"
+        "\"params\":%s}";
+    postf("/v1/evaluations", &r, teacher_body, "[1,0,0,0]");
+    expect_status(&r, 201);
+    assert_close(jnum(r.json, "risk"), 0.25, 1e-15);
+    assert_string_equal(jstr(json_object_get(r.json, "run"), "origin"), "imported");
+    assert_true(json_is_object(json_object_get(r.json, "verdict")));
+    resp_free(&r);
+    postf("/v1/evaluations", &r, teacher_body, "[1,0,0,1]");
+    expect_status(&r, 201);
+    assert_close(jnum(r.json, "risk"), 0.0, 1e-15);
+    assert_close(jnum(r.json, "grad_norm"), 0.0, 1e-15);
+    const char *label = jstr(json_object_get(r.json, "verdict"), "label");
+    assert_non_null(label);
+    assert_true(strcmp(label, "certified_minimum") == 0 || strcmp(label, "likely_minimum") == 0);
+    resp_free(&r);
+    /* but constructions need samples */
+    postf("/v1/constructions", &r,
+          "{\"kind\":\"group_fit\",\"dataset\":{\"kind\":\"teacher_gaussian\",\"k\":2,"
+          "\"d\":2},\"breakpoints\":[0]}");
     expect_status(&r, 422);
     assert_true(has_error(r.json, "/dataset", "teacher_gaussian"));
     resp_free(&r);

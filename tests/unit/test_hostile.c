@@ -754,6 +754,13 @@ static void check_answer(const char *id, const json_t *c, const struct response 
             fail_case(id, "header %s does not contain '%s'", hname, want.p);
         buf_free(&want);
     }
+    json_object_foreach(json_object_get(x, "header_not"), hname, hval)
+    {
+        char got[1024];
+        if (response_header(r, hname, got, sizeof got) != NULL &&
+            strstr(got, json_string_value(hval)) != NULL)
+            fail_case(id, "header %s echoes '%s'", hname, json_string_value(hval));
+    }
     json_t *items = json_object_get(x, "items");
     if (items != NULL &&
         json_array_size(json_object_get(body, "items")) != (size_t)json_integer_value(items))
@@ -1034,7 +1041,7 @@ static void test_hostile_corpus(void **state)
     check_list(sp, &cr, "datasets");
     check_list(sp, &cr, "architectures");
     check_list(sp, &cr, "experiments");
-    int status = server_stop(sp, 20000);
+    int status = server_stop(sp, 12000);
     if (status != 0)
         fail_case("shutdown", "basinlab serve exited with %d after SIGTERM (log in %s)", status,
                   sp->dir);

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -232,6 +233,57 @@ static void submit(int port, char id[32])
     curl_easy_cleanup(c);
 }
 
+/* ---- the event stream, read by another thread while workers elsewhere make progress ---- */
+
+struct stream {
+    int port;
+    char id[32];
+    char *text; /* the whole stream */
+    size_t len;
+    long status;
+    pthread_t tid;
+};
+
+static size_t on_stream(char *data, size_t size, size_t n, void *user)
+{
+    struct stream *st = user;
+    char *p = realloc(st->text, st->len + size * n + 1);
+    if (!p)
+        return 0;
+    memcpy(p + st->len, data, size * n);
+    st->len += size * n;
+    p[st->len] = '\0';
+    st->text = p;
+    return size * n;
+}
+
+static void *stream_main(void *arg)
+{
+    struct stream *st = arg;
+    char url[128];
+    CURL *c = curl_easy_init();
+    if (!c)
+        return NULL;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/experiments/%s/events", st->port, st->id);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, st);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L); /* the stream ends when the experiment does */
+    curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st->status);
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+/* Occurrences of needle in hay. */
+static size_t count_in(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
 /* ---- checks ---- */
 
 /* sql with every "?" replaced by the quoted id, then db_int. */
@@ -357,15 +409,41 @@ static void test_scale_out(void **state)
                count_of("SELECT count(DISTINCT claimed_by) FROM runs WHERE experiment_id = ?", b));
     }
 
-    /* 3. kill one worker mid-run, and another one later */
+    /* 3. kill one worker mid-run, and another one later; the API process streams the progress
+     * that the workers (other processes) write */
+    struct stream sse;
+    memset(&sse, 0, sizeof sse);
     t0 = now_s();
     submit(port, c);
+    sse.port = port;
+    snprintf(sse.id, sizeof sse.id, "%s", c);
+    assert_int_equal(pthread_create(&sse.tid, NULL, stream_main, &sse), 0);
     wait_training(w[0]);
     stop(w[0], SIGKILL);
     wait_training(w[1]);
     stop(w[1], SIGKILL);
     tc = wait_finished(c, t0, 120.0);
     printf("scale: with two workers killed, experiment C finished in %.1f s\n", tc);
+    pthread_join(sse.tid, NULL);
+    assert_int_equal(sse.status, 200);
+    assert_non_null(sse.text);
+    /* every run's result reached the stream once, then the end of the experiment */
+    assert_int_equal(count_in(sse.text, "event: run_finished"), RESTARTS);
+    assert_int_equal(count_in(sse.text, "\"status\":\"finished\",\"progress\""), 1);
+    for (int i = 0; i < RESTARTS; i++) {
+        char sql[200], rid[32];
+        PGconn *pc = PQconnectdb(base_url);
+        snprintf(sql, sizeof sql,
+                 "SELECT id FROM %s.runs WHERE experiment_id = '%s' AND restart_index = %d", schema,
+                 c, i);
+        PGresult *r = PQexec(pc, sql);
+        assert_int_equal(PQntuples(r), 1);
+        snprintf(rid, sizeof rid, "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+        PQfinish(pc);
+        assert_int_equal(count_in(sse.text, rid), 1);
+    }
+    free(sse.text);
     check_exactly_once(c);
     check_same_results(a, c);
     /* the kills hit runs in flight: those were requeued and trained again */

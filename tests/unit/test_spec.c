@@ -579,7 +579,7 @@ static const char *const round_trip_bodies[] = {
     "'schedule':{'kind':'step','step_every':100,'gamma':0.5}},'init':{'kind':'uniform','a':0.3},"
     "'restarts':3,'seed':99,'max_steps':500,'stop':{'grad_tol':0,'risk_tol':1e-12,'plateau':{"
     "'tol':1e-6,'window':20},'diverge_factor':100},'trajectory_every':0,'max_batch':1,'certify':{"
-    "'probes':8,'eps':[0.1,0.01]}}",
+    "'probes':8,'probe_radii':[0.1,0.01]}}",
     "{'dataset':{'kind':'generator','generator':{'name':'xor','n':40,'noise':0.1,'seed':3}},"
     "'architecture':{'layers':[{'type':'dense','units':3},{'type':'activation','kind':'leaky_"
     "relu','slope':-0.5},{'type':'dense','units':1}]},'loss':'logistic','optimizer':{'kind':"

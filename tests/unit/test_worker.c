@@ -5,6 +5,8 @@
  * basin_train_restart calls on the inline-parsed spec (restart r, the spec's seed): the worker
  * must reproduce them bit for bit from the stored records, whatever the batch size B and the
  * number of threads. Also tested: the store addition store_claim_release (the drain path).
+ * The specs switch certification off (certify.enabled = false): a verdict's polish may move the
+ * end point, and this file checks training alone (test_verdicts.c checks the verdicts).
  *
  * The workers see the store through a thin forwarding table that counts trajectory appends, so
  * "points are written in chunks, never one call per point" is asserted, not assumed. */
@@ -207,7 +209,8 @@ static char *spec_text(const char *optimizer, const char *arch, int restarts, in
     snprintf(buf, 4096,
              "{\"dataset\": " XOR8_DATA ", \"architecture\": %s, \"optimizer\": %s, "
              "\"init\": {\"kind\": \"normal\", \"std\": 0.5}, \"restarts\": %d, \"seed\": %d, "
-             "\"max_steps\": %ld, \"stop\": {\"grad_tol\": 0}, \"trajectory_every\": %ld}",
+             "\"max_steps\": %ld, \"stop\": {\"grad_tol\": 0}, \"trajectory_every\": %ld, "
+             "\"certify\": {\"enabled\": false}}",
              arch ? arch : RELU_241, optimizer, restarts, seed, max_steps, traj_every);
     return buf;
 }
@@ -590,7 +593,7 @@ static void test_teacher_gaussian(void **state)
         "\"bias\": false}, {\"type\": \"activation\", \"kind\": \"relu\"}, {\"type\": \"sum\"}]}, "
         "\"optimizer\": {\"kind\": \"gd\", \"lr\": 0.05}, \"init\": {\"kind\": \"normal\", "
         "\"std\": 0.5}, \"restarts\": 3, \"seed\": 5, \"max_steps\": 2000, "
-        "\"stop\": {\"grad_tol\": 0}, \"trajectory_every\": 50}";
+        "\"stop\": {\"grad_tol\": 0}, \"trajectory_every\": 50, \"certify\": {\"enabled\": false}}";
     struct spec_experiment *exp = parse(text);
     submit(f, exp, id);
     assert_int_equal(worker_pool_start(&f->app, 2, &o, &pool), BASIN_OK);

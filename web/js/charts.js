@@ -73,11 +73,13 @@ export function logHistogram(values, { bins = 40, ids = null, markedIds = null }
     if (l < lo) lo = l;
     if (l > hi) hi = l;
   }
-  if (hi - lo < 1e-9) {
-    lo -= 0.5;
-    hi += 0.5;
+  // all values equal: one bin centred on them (two bins would put the bar beside the value)
+  const single = hi - lo < 1e-9;
+  if (single) {
+    lo -= 0.25;
+    hi += 0.25;
   }
-  const n = Math.max(1, Math.min(bins, Math.ceil(Math.sqrt(logs.length) * 2)));
+  const n = single ? 1 : Math.max(1, Math.min(bins, Math.ceil(Math.sqrt(logs.length) * 2)));
   const width = (hi - lo) / n;
   const counts = new Array(n).fill(0);
   const marked = new Array(n).fill(0);
@@ -91,7 +93,30 @@ export function logHistogram(values, { bins = 40, ids = null, markedIds = null }
   return { centers, counts, marked, edges, lo, width };
 }
 
-/** Vertical marker lines with labels at given x values (data units) — a uPlot draw hook. */
+/**
+ * Place labels centred at xs (pixels, any order) of the given widths in up to `rows` rows
+ * without overlap (gap pixels apart): returns, per label, its row or -1 when it does not fit.
+ * Labels are placed left to right, each in the first row where it clears the previous one.
+ */
+export function labelRows(xs, widths, { rows = 2, gap = 4 } = {}) {
+  const order = xs.map((_, i) => i).sort((a, b) => xs[a] - xs[b]);
+  const right = new Array(rows).fill(-Infinity);
+  const out = new Array(xs.length).fill(-1);
+  for (const i of order) {
+    const left = xs[i] - widths[i] / 2;
+    for (let r = 0; r < rows; r++) {
+      if (left >= right[r] + gap) {
+        out[i] = r;
+        right[r] = xs[i] + widths[i] / 2;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Vertical marker lines with labels at given x values (data units) — a uPlot draw hook.
+ * Labels that would overlap go to a second row, or are left out (the line stays). */
 function markersPlugin(getMarkers) {
   return {
     hooks: {
@@ -101,6 +126,7 @@ function markersPlugin(getMarkers) {
         ctx.save();
         ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
         ctx.textAlign = 'center';
+        const shown = [];
         for (const m of getMarkers()) {
           const x = u.valToPos(m.x, 'x', true);
           if (!Number.isFinite(x)) continue;
@@ -112,12 +138,32 @@ function markersPlugin(getMarkers) {
           ctx.moveTo(x, top);
           ctx.lineTo(x, top + height);
           ctx.stroke();
-          if (m.label) ctx.fillText(m.label, x, top + 12 * devicePixelRatio);
+          if (m.label) shown.push({ x, m });
         }
+        const rowsOf = labelRows(
+          shown.map((s) => s.x),
+          shown.map((s) => ctx.measureText(s.m.label).width),
+          { gap: 4 * devicePixelRatio },
+        );
+        shown.forEach((s, i) => {
+          if (rowsOf[i] < 0) return;
+          const y = top + (12 + 13 * rowsOf[i]) * devicePixelRatio;
+          const w = ctx.measureText(s.m.label).width;
+          ctx.fillStyle = 'rgba(255,255,255,0.85)';
+          ctx.fillRect(s.x - w / 2 - 2, y - 10 * devicePixelRatio, w + 4, 13 * devicePixelRatio);
+          ctx.fillStyle = s.m.color;
+          ctx.fillText(s.m.label, s.x, y);
+        });
         ctx.restore();
       },
     },
   };
+}
+
+/** Where a basin sits on the final-risk axis: its representative's stored final risk (the
+ * objective value the runs are binned by), else its data risk. */
+export function basinRisk(b) {
+  return typeof b.final_risk === 'number' ? b.final_risk : b.risk;
 }
 
 /**
@@ -146,9 +192,9 @@ export function riskHistogram(container, { height = 240 } = {}) {
     plugins: [
       markersPlugin(() =>
         basins
-          .filter((b) => Number.isFinite(b.risk))
+          .filter((b) => Number.isFinite(basinRisk(b)))
           .map((b) => ({
-            x: Math.log10(Math.max(b.risk, RISK_FLOOR)),
+            x: Math.log10(Math.max(basinRisk(b), RISK_FLOOR)),
             color: b.spurious ? SPURIOUS : '#333',
             dash: b.spurious ? null : [4, 3],
             label: `${b.spurious ? 'S' : 'B'}${b.index}`,
@@ -174,7 +220,7 @@ export function riskHistogram(container, { height = 240 } = {}) {
         data[1] = [null];
         data[2] = [null];
       }
-      const bx = basins.filter((b) => Number.isFinite(b.risk)).map((b) => Math.log10(Math.max(b.risk, RISK_FLOOR)));
+      const bx = basins.filter((b) => Number.isFinite(basinRisk(b))).map((b) => Math.log10(Math.max(basinRisk(b), RISK_FLOOR)));
       const lo = Math.min(hist.edges.length ? hist.edges[0] : -1, ...bx) - (hist.width || 0.5) / 2;
       const hi = Math.max(hist.edges.length ? hist.edges[hist.edges.length - 1] : 1, ...bx) + (hist.width || 0.5) / 2;
       xRange = [lo, hi];
@@ -226,7 +272,7 @@ export function trajectoryChart(container, runs, { height = 280 } = {}) {
     {
       height,
       scales: { x: { time: false }, y: { distr: 3 } },
-      axes: [{ label: 'step' }, { label: 'risk (log scale)', size: 70, values: (_u, t) => t.map((v) => (v === null ? '' : num3(v))) }],
+      axes: [{ label: 'step' }, { label: 'risk (log scale)', size: 60, values: logTickLabels }],
       series: [
         { label: 'step' },
         ...runs.map((r, i) => ({ label: r.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true, value: (_u, v) => (v === null ? '—' : num3(v)) })),
@@ -234,6 +280,20 @@ export function trajectoryChart(container, runs, { height = 280 } = {}) {
     },
     data,
   );
+}
+
+/** Labels of a log axis's ticks: powers of ten as 10ⁿ, thinned to every k-th decade so that
+ * labels stay about 18 px apart; the ticks between stay unlabelled (grid lines only). */
+function logTickLabels(u, ticks) {
+  const decades = ticks.filter((v) => v > 0 && Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9);
+  const px = u.bbox && u.bbox.height > 0 ? u.bbox.height / devicePixelRatio : 0.7 * u.height;
+  const k = Math.max(1, Math.ceil((decades.length * 18) / Math.max(1, px)));
+  return ticks.map((v) => {
+    if (v === null || !(v > 0)) return '';
+    const e = Math.log10(v);
+    if (Math.abs(e - Math.round(e)) > 1e-9) return decades.length >= 2 ? '' : num3(v);
+    return Math.round(e) % k === 0 ? pow10Label(e) : '';
+  });
 }
 
 function num3(v) {

@@ -1,12 +1,19 @@
 // Compare two runs (#/compare?a=RUN&b=RUN): both end points side by side, and from
 // GET /v1/compare the risk along the straight path between them — after aligning B's hidden
 // units to A's (the network's permutation/scaling symmetry) and without — with the barrier
-// height of each path and the distance between the two fitted functions. When the server has
-// no comparison endpoint the view says so and still shows what the runs themselves report.
+// of each path (its highest risk above the higher end point), the distance between the two
+// fitted functions on the data, how many activation patterns agree, and the parameter
+// distance before and after alignment. Every number is the server's.
 import { ApiError, get, q } from './api.js';
 import { destroyChart, pathChart } from './charts.js';
 import { go } from './nav.js';
 import { badge, h, num, panel, risk, setChildren, shortId, unavailable, verdictBadge } from './util.js';
+
+function spuriousText(sp) {
+  if (!sp || sp.flag === null || sp.flag === undefined) return h('span', { class: 'note' }, 'undecided');
+  if (sp.flag) return h('span', { class: 'badge badge-spurious' }, 'spurious');
+  return sp.global ? 'no (global)' : 'no';
+}
 
 function runCard(label, r) {
   const kv = [
@@ -14,6 +21,7 @@ function runCard(label, r) {
     ['gradient norm', num(r.grad_norm)],
     ['steps', String(r.steps ?? '—')],
     ['verdict', verdictBadge(r.verdict_label || (r.verdict && r.verdict.label))],
+    ['spurious', spuriousText(r.spurious)],
   ];
   return h(
     'div',
@@ -72,25 +80,36 @@ export function mountCompare(root, route) {
     );
     let cmp;
     try {
-      cmp = await get(q('/v1/compare', { a, b }));
+      cmp = await get(q('/v1/compare', { a, b, unaligned: 'true' }));
     } catch (e) {
       if (destroyed) return;
-      const msg = e instanceof ApiError && e.status === 404 && /no resource at this path/.test(e.detail || '')
-        ? 'The path profile, barrier and function distance are not available: this server has no GET /v1/compare yet'
-        : 'The comparison could not be computed';
+      const msg =
+        e instanceof ApiError && e.status === 409
+          ? 'A run has no end point yet'
+          : e instanceof ApiError && e.status === 422
+            ? 'These runs cannot be compared'
+            : 'The comparison could not be computed';
       setChildren(chartNote, unavailable(msg, e));
       return;
     }
     if (destroyed) return;
-    const card = (k, v, s) => h('div', { class: 'card' }, h('div', { class: 'k' }, k), h('div', { class: 'v' }, v), h('div', { class: 's' }, s || ''));
+    const card = (k, v, sub, key) => h('div', { class: 'card', 'data-key': key }, h('div', { class: 'k' }, k), h('div', { class: 'v' }, v), h('div', { class: 's' }, sub || ''));
     const bar = cmp.barrier || {};
+    const pd = cmp.param_distance || {};
+    const al = cmp.alignment || {};
     setChildren(
       numbersEl,
-      card('Barrier (aligned)', num(bar.aligned), 'highest risk on the path above the higher end point'),
-      card('Barrier (unaligned)', num(bar.unaligned), 'same, without undoing the symmetry'),
-      card('Function distance', num(cmp.function_distance), 'between the two fitted functions on the data'),
-      card('Risk difference', num(cmp.risk_diff), `A ${risk(cmp.risk_a)} · B ${risk(cmp.risk_b)}`),
-      cmp.pattern_agreement ? card('Activation patterns', patternText(cmp.pattern_agreement), 'agreement on the samples') : null,
+      card('Barrier (aligned)', num(bar.aligned), 'highest risk on the aligned path above the higher end point', 'barrier-aligned'),
+      card('Barrier (unaligned)', num(bar.unaligned), 'the same on the path between the end points as given', 'barrier-unaligned'),
+      card('Function distance', num(cmp.function_distance), `RMS difference of the outputs on the data (output RMS of A: ${num(cmp.output_rms)})`, 'function-distance'),
+      card('Risk difference', num(cmp.risk_diff), `data risk A ${risk(cmp.risk_a)} · B ${risk(cmp.risk_b)}`, 'risk-diff'),
+      cmp.pattern_agreement ? card('Activation patterns', patternText(cmp.pattern_agreement), 'agreement after alignment, over the samples', 'patterns') : null,
+      card(
+        'Parameter distance',
+        num(pd.aligned),
+        `before alignment ${num(pd.unaligned)}; ${al.moved ?? '?'} of ${al.units ?? '?'} hidden units moved${al.converged === false ? ' (alignment did not converge)' : ''}`,
+        'param-distance',
+      ),
     );
     if (cmp.path && Array.isArray(cmp.path.t) && cmp.path.t.length) {
       chart = pathChart(chartEl, cmp.path);
@@ -99,7 +118,7 @@ export function mountCompare(root, route) {
         h(
           'p',
           { class: 'caption' },
-          'Risk at (1 − t)·θ_A + t·θ_B. The aligned path first permutes and rescales the hidden units of B to match A, so a barrier that disappears after alignment came from the symmetry, not from the landscape.',
+          `Data risk at (1 − t)·θ_A + t·θ_B on ${cmp.grid ?? cmp.path.t.length} points. The aligned path first permutes and rescales the hidden units of B to match A, so a barrier that disappears after alignment came from the symmetry, not from the landscape.`,
         ),
       );
     } else {
@@ -107,13 +126,12 @@ export function mountCompare(root, route) {
     }
   }
 
+  // {units, samples, pattern_units}: the share of (sample, unit) pairs on the same side and of
+  // samples with identical patterns; both are 1 when no unit has a pattern (pattern_units 0)
   function patternText(p) {
-    if (typeof p === 'number') return `${(100 * p).toFixed(1)}%`;
-    if (p && typeof p === 'object') {
-      if (typeof p.aligned === 'number') return `${(100 * p.aligned).toFixed(1)}%${typeof p.unaligned === 'number' ? ` (unaligned ${(100 * p.unaligned).toFixed(1)}%)` : ''}`;
-      return Object.entries(p).map(([k, v]) => `${k} ${typeof v === 'number' ? num(v) : JSON.stringify(v)}`).join(' · ');
-    }
-    return '—';
+    if (!p || typeof p !== 'object') return '—';
+    if (!p.pattern_units) return 'no pattern units';
+    return `${(100 * p.units).toFixed(1)}% of units · ${(100 * p.samples).toFixed(1)}% of samples`;
   }
 
   load(route.query.a, route.query.b);

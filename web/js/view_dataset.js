@@ -1,13 +1,15 @@
 // A dataset (#/datasets/ID?run=RUN): its description and, for 1-D and 2-D inputs, the samples
 // drawn; with a run chosen, the function that run's end point computes, from
-// GET /v1/runs/{id}/function — 1-D: the continuous piecewise-linear curve with its breakpoints;
-// 2-D: the decision function as a heat map with the boundaries of the activation regions — so
-// one sees which linear piece fits which group of samples. The function is evaluated by the
-// server; the dashboard only draws it.
+// GET /v1/runs/{id}/function — 1-D: the continuous piecewise-linear curve with the breakpoints
+// the server located (listed under the chart); 2-D: the function as a heat map with the
+// boundaries of the activation regions — so one sees which linear piece fits which group of
+// samples. The function is evaluated by the server; the dashboard only draws it.
 import { ApiError, get, q } from './api.js';
 import { curveChart, destroyChart, planeChart } from './charts.js';
 import { go } from './nav.js';
 import { h, num, panel, risk, setChildren, unavailable } from './util.js';
+
+const VALUE_TEXT = { output: 'output', logit: 'logit (the output before the link)', class: 'predicted class' };
 
 const MAX_POINTS = 5000;
 const GRID = 120;
@@ -75,39 +77,42 @@ export function mountDataset(root, route) {
         fn = await get(q(`/v1/runs/${encodeURIComponent(runId)}/function`, d === 1 ? { nx: 400 } : { nx: GRID, ny: GRID }));
       } catch (e) {
         if (destroyed) return;
-        const missing = e instanceof ApiError && e.status === 404 && /no resource at this path/.test(e.detail || '');
-        setChildren(
-          runNote,
-          unavailable(missing ? 'The fitted function is not available: this server has no GET /v1/runs/{id}/function yet' : `The function of run ${runId} could not be loaded`, e),
-        );
+        const why = e instanceof ApiError && e.status === 409 ? `Run ${runId} has no end point yet` : `The function of run ${runId} could not be drawn`;
+        setChildren(runNote, unavailable(why, e));
         fn = null;
       }
     }
     if (destroyed) return;
     const ys = points.y.map((y) => (Array.isArray(y) ? y[0] : y));
+    const kind = fn ? VALUE_TEXT[fn.value_kind] || fn.value_kind || 'output' : '';
     if (d === 1) {
       chart = curveChart(plotEl, { x: points.x.map((r) => r[0]), y: ys }, fn);
+      const bps = fn && Array.isArray(fn.breakpoints) ? fn.breakpoints : [];
       setChildren(
         plotNote,
         h(
           'p',
           { class: 'caption' },
           fn
-            ? `Samples (dots) and the function of run #${run.index} (risk ${risk(run.final_risk)}): ${fn.breakpoints ? fn.breakpoints.length : 0} breakpoints (dashed); between two breakpoints the network is affine.`
+            ? `Samples (dots) and the ${kind} of run #${run.index} (risk ${risk(run.final_risk)}) on ${fn.x.length} points: ${bps.length} breakpoint${bps.length === 1 ? '' : 's'} in the drawn range (dashed)${fn.breakpoints_complete === false ? ', not all located (the server stopped at its bound)' : ''}; between two breakpoints the network is affine.`
             : 'Samples. Choose a run to draw its fitted function.',
         ),
+        fn && bps.length
+          ? h('p', { class: 'caption', id: 'breakpoints' }, 'Breakpoints at x = ', bps.map((b, i) => [i ? ', ' : '', h('span', { class: 'mono bp' }, num(b, 4))]), ` (located to ${num(fn.bisection_tol)}).`)
+          : null,
       );
     } else {
-      const center = ds.task === 'binary' ? 0.5 : ys.reduce((a, b) => a + b, 0) / ys.length;
+      // white is the value that separates the classes: 0 for a logit, 0.5 for 0/1 targets
+      const center = fn && fn.value_kind === 'logit' ? 0 : fn && fn.value_kind === 'class' ? (ds.n_classes ? (ds.n_classes - 1) / 2 : 0.5) : ds.task === 'binary' ? 0.5 : ys.reduce((a, b) => a + b, 0) / ys.length;
       plane = planeChart(plotEl, { x: points.x, y: points.y }, fn ? { ...fn } : null, { center });
-      plane.canvas.setAttribute('aria-label', fn ? `decision function of run ${runId} over the samples` : 'the samples');
+      plane.canvas.setAttribute('aria-label', fn ? `the ${kind} of run ${runId} over the samples` : 'the samples');
       setChildren(
         plotNote,
         h(
           'p',
-          { class: 'caption' },
+          { class: 'caption', id: 'function-caption' },
           fn
-            ? `The function of run #${run.index} (risk ${risk(run.final_risk)}): colour = output (white = ${num(center)}), thin lines = boundaries between activation regions, where the network switches from one affine piece to another.`
+            ? `The ${kind} of run #${run.index} (risk ${risk(run.final_risk)}) on a ${fn.x0.length} × ${fn.x1.length} grid: colour = value (white = ${num(center)}); thin lines = boundaries between the ${fn.regions} activation region${fn.regions === 1 ? '' : 's'} met on the grid, where the network switches from one affine piece to another.`
             : 'Samples coloured by target. Choose a run to draw its decision function and activation regions.',
         ),
         h(

@@ -15,6 +15,7 @@ import { go, toast } from './nav.js';
 import {
   ago, anyVerdict, badge, basisText, h, labelCounts, num, panel, progressBar, risk, setChildren, shareWithCi, shortId, throttle, unavailable, verdictBadge,
 } from './util.js';
+import { spuriousBlocks, verdictBlocks } from './verdict.js';
 
 const RUNS_PAGE = 25;
 const MAX_HIST_RUNS = 10000;
@@ -44,6 +45,12 @@ function card(k, v, s) {
   return el;
 }
 
+/** The clustering tolerances of the address (risk_tol, func_tol), or null for the server's. */
+function tolsOf(query) {
+  const t = (v) => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? v : null);
+  return { risk_tol: t(query.risk_tol), func_tol: t(query.func_tol) };
+}
+
 export function mountExperiment(root, route) {
   const id = route.id;
   const base = `/v1/experiments/${encodeURIComponent(id)}`;
@@ -51,8 +58,12 @@ export function mountExperiment(root, route) {
   let destroyed = false;
   let selected = route.query.run || null;
   let plotted = route.query.plot ? route.query.plot.split(',').filter(Boolean) : null; // null = default choice
+  let tols = tolsOf(route.query);
   let basins = null; // array once loaded
+  let basinsData = null; // the first page's answer (counts, tolerances, best point)
+  let basinsNext = null; // next_cursor of the last page loaded
   let basinsState = 'loading';
+  let basinsToken = 0;
   const risks = new Map(); // run id → final risk of finished runs
   const flagged = new Set(); // runs whose own view says spurious
   const runIndex = new Map(); // run id → index, for labels
@@ -71,9 +82,25 @@ export function mountExperiment(root, route) {
   const cSpurious = card('Spurious share', '—');
   const cVerdicts = card('Verdicts', '—');
   const cSetup = card('Setup', '—');
+  cBest.id = 'card-best';
+  cSpurious.id = 'card-spurious';
+  cVerdicts.id = 'card-verdicts';
   const histEl = h('div', { class: 'chart', id: 'hist' });
   const histNote = h('p', { class: 'caption' });
   const basinsEl = h('div', { id: 'basins' });
+  const riskTolIn = h('input', { type: 'text', id: 'basins-risk-tol', inputmode: 'decimal', value: tols.risk_tol ?? '', placeholder: '1e-6', autocomplete: 'off', spellcheck: 'false' });
+  const funcTolIn = h('input', { type: 'text', id: 'basins-func-tol', inputmode: 'decimal', value: tols.func_tol ?? '', placeholder: '1e-3', autocomplete: 'off', spellcheck: 'false' });
+  const tolForm = h(
+    'form',
+    { class: 'row', id: 'basins-form' },
+    h('div', { class: 'field' }, h('label', { for: 'basins-risk-tol' }, 'Same risk level within (relative)'), riskTolIn),
+    h('div', { class: 'field' }, h('label', { for: 'basins-func-tol' }, 'Same function within (relative)'), funcTolIn),
+    h('button', { type: 'submit' }, 'Regroup'),
+  );
+  tolForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    go(hashWith({ risk_tol: riskTolIn.value.trim() || null, func_tol: funcTolIn.value.trim() || null }), { replace: true });
+  });
   const runsBody = h('tbody');
   const runsNote = h('p', { class: 'note' });
   const order = h('select', { id: 'runs-order', 'aria-label': 'Order runs by' }, h('option', { value: 'final_risk' }, 'by final risk'), h('option', { value: 'index' }, 'by index'));
@@ -81,6 +108,13 @@ export function mountExperiment(root, route) {
     'select',
     { id: 'runs-status', 'aria-label': 'Show runs with status' },
     ['any', 'finished', 'running', 'queued', 'failed', 'cancelled'].map((s) => h('option', { value: s }, s === 'any' ? 'all statuses' : s)),
+  );
+  const spFilter = h(
+    'select',
+    { id: 'runs-spurious', 'aria-label': 'Show runs by spurious flag' },
+    h('option', { value: 'any' }, 'spurious or not'),
+    h('option', { value: 'true' }, 'spurious only'),
+    h('option', { value: 'false' }, 'not spurious'),
   );
   const prevBtn = h('button', { type: 'button', onclick: () => runsTurn(-1) }, '← Previous');
   const nextBtn = h('button', { type: 'button', onclick: () => runsTurn(1) }, 'Next →');
@@ -95,18 +129,14 @@ export function mountExperiment(root, route) {
     root,
     h('h1', {}, 'Experiment ', h('span', { class: 'mono' }, id), statusBadge, liveEl, h('span', { class: 'spacer' }), datasetLink, cancelBtn),
     h('div', { class: 'cards' }, cProgress, cBest, cSpurious, cVerdicts, cSetup),
-    h(
-      'div',
-      { class: 'grid2' },
-      panel('Final risks', histEl, histNote),
-      panel('Basins', basinsEl),
-    ),
+    h('div', { class: 'grid2' }, panel('Final risks', histEl, histNote), panel('Trajectories', trajEl, trajNote)),
+    panel('Basins', tolForm, basinsEl),
     h(
       'div',
       { class: 'grid2' },
       panel(
         'Runs',
-        h('div', { class: 'row' }, order, filter),
+        h('div', { class: 'row' }, order, filter, spFilter),
         h(
           'div',
           { class: 'table-wrap' },
@@ -136,8 +166,16 @@ export function mountExperiment(root, route) {
       ),
       panel('Selected run', evidenceEl),
     ),
-    panel('Trajectories', trajEl, trajNote),
   );
+
+  /** This page's address with some query parameters changed (null removes one). */
+  function hashWith(changes) {
+    const sp = new URLSearchParams();
+    const cur = { run: selected, plot: plotted && plotted.length ? plotted.join(',') : null, risk_tol: tols.risk_tol, func_tol: tols.func_tol, ...changes };
+    for (const [k, v] of Object.entries(cur)) if (v !== null && v !== undefined && v !== '') sp.set(k, v);
+    const s = sp.toString();
+    return `#/experiments/${encodeURIComponent(id)}${s ? `?${s}` : ''}`;
+  }
 
   // ---- header and cards ----
   function showExperiment(e) {
@@ -146,24 +184,53 @@ export function mountExperiment(root, route) {
     cancelBtn.classList.toggle('hidden', !(e.status === 'queued' || e.status === 'running'));
     bar.update(e.progress);
     const s = e.summary || {};
-    cBest.set(risk(s.best_risk), s.best_run_id ? h('a', { href: runHash(s.best_run_id) }, 'best run') : '');
-    if (s.spurious_share !== undefined && s.spurious_share !== null) cSpurious.set(shareWithCi(s.spurious_share, s.spurious_share_ci), 'of runs end in a spurious minimum');
-    else cSpurious.set(h('span', { class: 'note' }, 'pending'), 'no spurious-minimum analysis from the server yet');
+    const ob = s.objective_best;
+    const elsewhere = ob && ob.run_id && ob.run_id !== s.best_run_id;
+    cBest.set(
+      risk(s.best_risk),
+      h(
+        'span',
+        {},
+        s.best_run_id ? h('a', { href: runHash(s.best_run_id) }, 'best run') : '',
+        elsewhere
+          ? h('span', {}, ` · best of the objective: ${risk(ob.risk)} (`, h('a', { href: runHref(ob.run_id, ob.experiment_id), id: 'objective-best' }, ob.experiment_id === id ? 'this experiment' : 'another experiment'), ')')
+          : s.objective_experiments > 1
+            ? ` · the lowest of ${s.objective_experiments} experiments on this objective`
+            : '',
+      ),
+    );
+    if (s.spurious_share === undefined || s.spurious_share === null) {
+      cSpurious.set(h('span', { class: 'note' }, e.status === 'finished' || e.status === 'cancelled' ? '—' : 'pending'), 'no finished run yet');
+    } else if (!s.minima_count) {
+      cSpurious.set(h('span', { class: 'note' }, 'no minima'), 'no finished run is known to be a minimum yet (no verdict, and none stopped at the gradient tolerance)');
+    } else {
+      cSpurious.set(
+        shareWithCi(s.spurious_share, s.spurious_share_ci),
+        h(
+          'span',
+          { title: `share of finished runs with its 95% Wilson interval; ${s.minima_count} runs are taken as minima, ${basisText(s.spurious_basis)}; spurious = above the best of the objective by more than ${num(s.spurious_tol)}·max(1, |R|)` },
+          `${s.spurious_count} of ${e.progress.finished} finished runs` + (s.spurious_basis === 'stationary' ? ' (minima by stationarity)' : s.spurious_basis === 'mixed' ? ' (minima by verdict or stationarity)' : ''),
+        ),
+      );
+    }
     const counts = s.label_counts || s.verdicts;
-    if (counts && Object.values(counts).some((n) => n > 0)) cVerdicts.set(h('span', { class: 's' }, labelCounts(counts)));
-    else cVerdicts.set(h('span', { class: 'note' }, 'pending'), 'no run has a verdict yet');
+    if (anyVerdict(counts)) cVerdicts.set(h('span', { class: 's' }, labelCounts(counts)));
+    else cVerdicts.set(h('span', { class: 'note' }, 'pending'), counts && counts.none ? `no verdict yet for the ${counts.none} finished runs` : 'no run has a verdict yet');
     const opt = e.optimizer ? `${e.optimizer.kind}, lr ${e.optimizer.lr}` : '';
-    cSetup.set(`${e.restarts} × ${e.optimizer ? e.optimizer.kind : 'run'}`, `${opt} · ${e.max_steps ?? '?'} steps · ${e.loss || ''} loss · submitted ${ago(e.created_at)}`);
+    if (s.origin === 'construction') cSetup.set(`construction`, `${String(s.kind || '').replaceAll('_', ' ')} · ${e.loss || ''} loss · made ${ago(e.created_at)}`);
+    else cSetup.set(`${e.restarts} × ${e.optimizer ? e.optimizer.kind : 'run'}`, `${opt} · ${e.max_steps ?? '?'} steps · ${e.loss || ''} loss · submitted ${ago(e.created_at)}`);
     datasetLink.href = `#/datasets/${encodeURIComponent(e.dataset_id)}${selected ? `?run=${encodeURIComponent(selected)}` : ''}`;
     document.title = `Experiment ${id} · basinlab`;
   }
 
   function runHash(runId, extra = {}) {
-    const sp = new URLSearchParams();
-    sp.set('run', runId);
-    const p = extra.plot !== undefined ? extra.plot : plotted;
-    if (p && p.length) sp.set('plot', p.join(','));
-    return `#/experiments/${encodeURIComponent(id)}?${sp}`;
+    return hashWith({ run: runId, ...(extra.plot !== undefined ? { plot: extra.plot && extra.plot.length ? extra.plot.join(',') : null } : {}) });
+  }
+
+  /** A run of this experiment keeps this page's state; one of another experiment opens that one. */
+  function runHref(runId, expId) {
+    if (!expId || expId === id) return runHash(runId);
+    return `#/experiments/${encodeURIComponent(expId)}?run=${encodeURIComponent(runId)}`;
   }
 
   async function cancel() {
@@ -189,11 +256,13 @@ export function mountExperiment(root, route) {
     if (runsTruncated) text += ` (the first ${MAX_HIST_RUNS} by risk)`;
     if (basins && basins.length) {
       const sp = basins.filter((b) => b.spurious).length;
-      text += `. Lines mark the ${basins.length} basins (B = basin, S = spurious basin, in red); red bars are runs in spurious basins.`;
+      text += `. Lines mark ${basinsNext ? `the first ${basins.length}` : `the ${basins.length}`} basins (B = basin, S = spurious basin, in red); red bars are runs in spurious basins or flagged spurious themselves.`;
       if (!sp) text += ' No basin is spurious.';
       if (basins.some((b) => b.membersTruncated)) text += ' (Some member lists could not be loaded in full; red bars may undercount.)';
+    } else if (flagged.size) {
+      text += `. Red bars are runs flagged spurious. Basins are not marked: ${basinsState === 'loading' ? 'not computed yet.' : 'see the basins panel.'}`;
     } else {
-      text += '. Basins are not marked: ' + (basinsState === 'unavailable' ? 'the server does not provide them.' : 'not computed yet.');
+      text += '. Basins are not marked: ' + (basinsState === 'loading' ? 'not computed yet.' : 'see the basins panel.');
     }
     histNote.textContent = text;
   }
@@ -203,10 +272,11 @@ export function mountExperiment(root, route) {
     try {
       const { items, truncated } = await getAllPages(`${base}/runs`, { status: 'finished', order: 'final_risk' }, { maxItems: MAX_HIST_RUNS });
       if (destroyed) return;
+      flagged.clear();
       for (const r of items) {
         runIndex.set(r.id, r.index);
         if (r.final_risk !== null) risks.set(r.id, r.final_risk);
-        if (r.spurious && r.spurious.flag) flagged.add(r.id);
+        if (r.spurious && r.spurious.flag === true) flagged.add(r.id);
       }
       runsTruncated = truncated;
       drawHistogram();
@@ -217,36 +287,67 @@ export function mountExperiment(root, route) {
   }
 
   // ---- basins ----
+  const tolParams = () => ({ risk_tol: tols.risk_tol, func_tol: tols.func_tol });
+
   async function loadBasins() {
+    const token = ++basinsToken;
     try {
-      const data = await get(`${base}/basins`);
-      if (destroyed) return;
+      const data = await get(q(`${base}/basins`, { ...tolParams(), limit: BASINS_PAGE }));
+      if (destroyed || token !== basinsToken) return;
+      basinsData = data;
       basins = data.basins || [];
+      basinsNext = data.next_cursor || null;
       basinsState = 'ok';
-      renderBasins(data);
-      await completeMembers();
+      const short = (v) => (v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential() : String(v));
+      if (tols.risk_tol === null) riskTolIn.placeholder = short(data.risk_tol);
+      if (tols.func_tol === null) funcTolIn.placeholder = short(data.func_tol);
+      renderBasins();
+      await completeMembers(token);
     } catch (e) {
-      if (destroyed) return;
+      if (destroyed || token !== basinsToken) return;
       basins = null;
-      basinsState = e instanceof ApiError && (e.status === 405 || e.status === 501 || (e.status === 404 && /no resource at this path/.test(e.detail))) ? 'unavailable' : 'error';
-      if (e instanceof ApiError && e.status === 409)
-        setChildren(basinsEl, h('p', { class: 'note' }, `Basins are computed once the runs are done (${e.detail}).`));
-      else if (basinsState === 'unavailable') setChildren(basinsEl, unavailable(`Basins are not available from this server: GET ${base}/basins failed`, e));
-      else setChildren(basinsEl, unavailable('The basins could not be computed', e));
+      basinsData = null;
+      basinsState = 'error';
+      if (e instanceof ApiError && e.status === 400) setChildren(basinsEl, unavailable('These tolerances are not accepted', e));
+      else if (e instanceof ApiError && e.status === 422) setChildren(basinsEl, unavailable('The basins of this experiment cannot be computed', e));
+      else setChildren(basinsEl, unavailable('The basins could not be loaded', e));
     }
+    if (token !== basinsToken) return;
     drawHistogram();
-    if (!plotted) drawTrajectories();
+    if (!plotted) {
+      // the default plot is one representative per basin: the ticks in the runs table follow
+      drawTrajectories();
+      if (runsItems.length) renderRuns();
+    }
   }
 
-  // The basins answer may list only the first members of a large basin; the histogram needs all
-  // members of the spurious ones, so fetch the rest from the basin's member list.
-  async function completeMembers() {
+  async function loadMoreBasins() {
+    const token = basinsToken;
+    try {
+      const data = await get(q(`${base}/basins`, { ...tolParams(), limit: BASINS_PAGE, cursor: basinsNext }));
+      if (destroyed || token !== basinsToken) return;
+      basins.push(...(data.basins || []));
+      basinsNext = data.next_cursor || null;
+      renderBasins();
+      await completeMembers(token);
+      drawHistogram();
+    } catch (e) {
+      if (!destroyed) toast(`More basins could not be loaded: ${e.message}`);
+    }
+  }
+
+  // The basins answer lists the first members of a basin only; the histogram needs all members
+  // of the spurious ones, so fetch the rest from the basin's member list (same tolerances).
+  async function completeMembers(token) {
     for (const b of basins) {
       const listed = Array.isArray(b.member_run_ids) ? b.member_run_ids.length : 0;
-      if (!b.spurious || !(b.count > listed)) continue;
+      if (!b.spurious || !(b.members_total > listed) || b.membersComplete) continue;
       try {
-        const { items } = await getAllPages(`${base}/basins/${encodeURIComponent(b.index)}/members`, {}, { maxItems: MAX_HIST_RUNS });
-        b.member_run_ids = items.map((it) => (typeof it === 'string' ? it : it.id || it.run_id)).filter(Boolean);
+        const { items, truncated } = await getAllPages(`${base}/basins/${encodeURIComponent(b.index)}/members`, tolParams(), { maxItems: MAX_HIST_RUNS });
+        if (token !== basinsToken) return;
+        b.member_run_ids = items.map((it) => it.run_id);
+        b.membersComplete = true;
+        b.membersTruncated = truncated;
       } catch {
         b.membersTruncated = true;
       }
@@ -254,51 +355,70 @@ export function mountExperiment(root, route) {
     }
   }
 
-  function renderBasins(data) {
+  function basinBadge(b) {
+    if (b.spurious === true)
+      return h('span', { class: 'badge badge-spurious', title: b.witness_run_id ? `the best point of the objective, run ${b.witness_run_id}, is lower by ${num(b.gap)}` : '' }, 'spurious');
+    if (b.spurious === false && b.gap !== null && b.tol !== null && b.gap <= b.tol) return h('span', { class: 'badge verdict-certified_minimum', title: 'at the best risk of the objective' }, 'lowest');
+    return null;
+  }
+
+  function renderBasins() {
+    const data = basinsData;
+    const head = h(
+      'p',
+      { class: 'note', id: 'basins-summary' },
+      `${data.basin_count} basin${data.basin_count === 1 ? '' : 's'} among ${data.clustered_runs} clustered runs`,
+      data.skipped_runs ? ` (${data.skipped_runs} finished runs without a usable end point left out)` : '',
+      data.finished_runs < data.total_runs ? ` — ${data.finished_runs} of ${data.total_runs} runs had finished when they were grouped` : '',
+      `; same risk level within ${num(data.risk_tol)}·max(1, |R|), same function within ${num(data.func_tol)}·(1 + RMS output).`,
+    );
     if (!basins.length) {
-      setChildren(basinsEl, h('p', { class: 'note' }, 'No basins (no finished run yet).'));
+      setChildren(basinsEl, head, h('p', { class: 'note' }, 'No basins (no finished run yet).'));
       return;
     }
     const rows = basins.map((b) =>
       h(
         'tr',
-        { class: b.spurious ? 'spurious' : '' },
-        h(
-          'td',
-          {},
-          `${b.spurious ? 'S' : 'B'}${b.index} `,
-          b.spurious ? h('span', { class: 'badge badge-spurious', title: b.witness_run_id ? `a run with lower risk: ${b.witness_run_id}, gap ${num(b.gap)}` : '' }, 'spurious') : null,
-        ),
-        h('td', { class: 'num' }, risk(b.risk)),
-        h('td', { class: 'num' }, String(b.count ?? '—')),
+        { class: b.spurious ? 'spurious' : '', 'data-basin': b.index },
+        h('td', {}, `${b.spurious ? 'S' : 'B'}${b.index} `, basinBadge(b)),
+        h('td', { class: 'num', title: b.risk !== b.final_risk ? `data risk ${b.risk}` : '' }, risk(b.final_risk)),
+        h('td', { class: 'num hide-narrow' }, b.gap === null || b.gap === undefined ? '—' : num(b.gap)),
+        h('td', { class: 'num basin-count' }, String(b.count ?? '—')),
         h('td', { class: 'num' }, shareWithCi(b.share, b.share_ci)),
+        h('td', { class: 'num hide-narrow', title: 'activation regions of the representative on the data' }, String(b.regions ?? '—')),
+        h('td', { class: 'num hide-narrow', title: 'largest function distance of a member from the representative' }, num(b.max_func_dist)),
         h('td', {}, b.representative_run_id ? h('a', { href: runHash(b.representative_run_id), title: 'select the representative run' }, shortId(b.representative_run_id)) : '—'),
         h('td', { class: 'hide-narrow' }, labelCounts(b.label_counts)),
       ),
     );
+    const heads = [
+      ['Basin', ''],
+      ['Risk', 'num'],
+      ['Above best', 'num hide-narrow'],
+      ['Runs', 'num'],
+      ['Share [95% CI]', 'num'],
+      ['Regions', 'num hide-narrow'],
+      ['Max d_f', 'num hide-narrow'],
+      ['Representative', ''],
+      ['Verdicts', 'hide-narrow'],
+    ];
+    const bestLink = data.best_run_id ? h('a', { href: runHref(data.best_run_id, data.best_experiment_id) }, shortId(data.best_run_id)) : null;
     setChildren(
       basinsEl,
+      head,
       h(
         'div',
         { class: 'table-wrap' },
-        h(
-          'table',
-          { id: 'basins-table' },
-          h(
-            'thead',
-            {},
-            h(
-              'tr',
-              {},
-              ['Basin', 'Risk', 'Runs', 'Share [CI]', 'Representative', 'Verdicts'].map((t, i) =>
-                h('th', { scope: 'col', class: i >= 1 && i <= 3 ? 'num' : i === 5 ? 'hide-narrow' : '' }, t),
-              ),
-            ),
-          ),
-          h('tbody', {}, rows),
-        ),
+        h('table', { id: 'basins-table' }, h('thead', {}, h('tr', {}, heads.map(([t, c]) => h('th', { scope: 'col', class: c }, t)))), h('tbody', {}, rows)),
       ),
-      h('p', { class: 'caption' }, `${data.total_runs ?? ''} runs; best risk ${risk(data.best_risk)}. A basin is spurious when its risk is above the best by more than the tolerance; its witness is a run that did better.`),
+      basinsNext ? h('div', { class: 'pager' }, h('button', { type: 'button', id: 'basins-more', onclick: loadMoreBasins }, `Show more basins (${basins.length} of ${data.basin_count} shown)`)) : null,
+      h(
+        'p',
+        { class: 'caption' },
+        `Best point of the objective: ${risk(data.best_risk)}`,
+        bestLink ? h('span', {}, ' (run ', bestLink, data.best_experiment_id && data.best_experiment_id !== id ? ', another experiment' : '', ')') : '',
+        '. A basin is spurious when its representative\u2019s final risk is above that best by more than the tolerance (and not zero up to it); this judges its risk level only — the Verdicts column says whether its runs are certified minima.',
+      ),
     );
   }
 
@@ -307,7 +427,13 @@ export function mountExperiment(root, route) {
   let runPage = 0;
   let runsItems = [];
   async function loadRuns() {
-    const url = q(`${base}/runs`, { limit: RUNS_PAGE, order: order.value, status: filter.value === 'any' ? null : filter.value, cursor: runCursors[runPage] });
+    const url = q(`${base}/runs`, {
+      limit: RUNS_PAGE,
+      order: order.value,
+      status: filter.value === 'any' ? null : filter.value,
+      spurious: spFilter.value === 'any' ? null : spFilter.value,
+      cursor: runCursors[runPage],
+    });
     try {
       const { data, changed } = await getJSON(url);
       if (destroyed) return;
@@ -336,7 +462,7 @@ export function mountExperiment(root, route) {
           disabled: r.status === 'queued',
           onchange: (ev) => togglePlot(r.id, ev.target.checked),
         });
-        const sp = r.spurious && r.spurious.flag;
+        const sp = r.spurious && r.spurious.flag === true;
         return h(
           'tr',
           { class: `${r.id === selected ? 'selected' : ''} ${sp ? 'spurious' : ''}`, 'data-run': r.id },
@@ -346,7 +472,7 @@ export function mountExperiment(root, route) {
           h('td', { class: 'num' }, risk(r.final_risk)),
           h('td', { class: 'num hide-narrow' }, num(r.grad_norm)),
           h('td', { class: 'num hide-narrow' }, r.steps ?? '—'),
-          h('td', {}, r.status === 'finished' ? verdictBadge(r.verdict_label || (r.verdict && r.verdict.label)) : '', sp ? h('span', { class: 'badge badge-spurious' }, 'spurious') : ''),
+          h('td', {}, r.status === 'finished' ? verdictBadge(r.verdict_label || (r.verdict && r.verdict.label)) : '', sp ? [' ', h('span', { class: 'badge badge-spurious', title: `above the best of the objective by ${num(r.spurious.gap)}` }, 'spurious')] : ''),
         );
       }),
     );
@@ -359,18 +485,13 @@ export function mountExperiment(root, route) {
     runsItems = [];
     loadRuns();
   }
-  order.addEventListener('change', () => {
-    runCursors.length = 1;
-    runPage = 0;
-    runsItems = [];
-    loadRuns();
-  });
-  filter.addEventListener('change', () => {
-    runCursors.length = 1;
-    runPage = 0;
-    runsItems = [];
-    loadRuns();
-  });
+  for (const sel of [order, filter, spFilter])
+    sel.addEventListener('change', () => {
+      runCursors.length = 1;
+      runPage = 0;
+      runsItems = [];
+      loadRuns();
+    });
 
   // ---- selected run: verdict evidence ----
   async function loadSelected() {
@@ -389,17 +510,20 @@ export function mountExperiment(root, route) {
     const v = r.verdict;
     const sp = r.spurious;
     const best = exp && exp.summary && exp.summary.best_run_id;
-    const other = best && best !== r.id ? best : null;
+    // compare with the witness (the objective's best) when there is one, else this experiment's best
+    const other = sp && sp.witness_run_id && sp.witness_run_id !== r.id ? sp.witness_run_id : best && best !== r.id ? best : null;
     const plotSet = new Set(currentPlotted());
     const kv = (pairs) => h('dl', { class: 'kv' }, pairs.filter(Boolean).flatMap(([k, val]) => [h('dt', {}, k), h('dd', {}, val)]));
     const blocks = [
-      h('h3', {}, `Run #${r.index} `, shortId(r.id), ' ', badge(r.status)),
+      h('h3', {}, `Run #${r.index} `, shortId(r.id), ' ', badge(r.status), r.origin && r.origin !== 'trained' ? [' ', h('span', { class: 'badge' }, r.origin)] : ''),
       h(
         'div',
         { class: 'row' },
-        other ? h('a', { class: 'button', href: `#/compare?a=${encodeURIComponent(r.id)}&b=${encodeURIComponent(other)}`, id: 'compare-best' }, 'Compare with the best run') : null,
+        other ? h('a', { class: 'button', href: `#/compare?a=${encodeURIComponent(r.id)}&b=${encodeURIComponent(other)}`, id: 'compare-best' }, other === (sp && sp.witness_run_id) ? 'Compare with the witness' : 'Compare with the best run') : null,
         exp ? h('a', { class: 'button', href: `#/datasets/${encodeURIComponent(exp.dataset_id)}?run=${encodeURIComponent(r.id)}` }, 'Fitted function') : null,
-        r.status !== 'queued' ? h('button', { type: 'button', onclick: () => togglePlot(r.id, !plotSet.has(r.id)) }, plotSet.has(r.id) ? 'Remove from plot' : 'Plot trajectory') : null,
+        r.status !== 'queued' && r.origin !== 'construction' && r.origin !== 'imported'
+          ? h('button', { type: 'button', onclick: () => togglePlot(r.id, !plotSet.has(r.id)) }, plotSet.has(r.id) ? 'Remove from plot' : 'Plot trajectory')
+          : null,
       ),
       kv([
         ['final risk', risk(r.final_risk)],
@@ -411,6 +535,8 @@ export function mountExperiment(root, route) {
         r.timings && r.timings.duration_ms !== null ? ['time', `${r.timings.duration_ms} ms`] : null,
         r.error ? ['error', r.error] : null,
       ]),
+      h('h3', {}, 'Spurious?'),
+      ...spuriousBlocks(r, runHref),
       h('h3', {}, 'Verdict'),
     ];
     if (!v) {
@@ -418,49 +544,7 @@ export function mountExperiment(root, route) {
         h('p', { class: 'note', id: 'verdict-pending' }, r.status === 'finished' ? 'Verdict pending: the server has not certified this end point yet.' : `No verdict: the run is ${r.status}.`),
       );
     } else {
-      blocks.push(
-        h('p', {}, verdictBadge(v.label), v.decided_by ? ` decided by ${v.decided_by}` : ''),
-        v.reason ? h('p', { class: 'note' }, v.reason) : null,
-        kv([
-          ['gradient norm', num(v.grad_norm)],
-          ['margin', num(v.margin)],
-          ['λ_min (Hessian)', num(v.lambda_min)],
-          ['λ_max (Hessian)', num(v.lambda_max)],
-        ]),
-      );
-      const cert = v.certificate;
-      if (cert && Array.isArray(cert.groups) && cert.groups.length) {
-        blocks.push(
-          h('h3', {}, `Certificate${cert.B !== undefined ? ` (B = ${num(cert.B)})` : ''}`),
-          h(
-            'div',
-            { class: 'table-wrap' },
-            h(
-              'table',
-              {},
-              h('thead', {}, h('tr', {}, h('th', {}, 'Group'), h('th', { class: 'num' }, 'samples'), h('th', { class: 'num' }, 'risk sum'), h('th', { class: 'num' }, 'best fit risk sum'))),
-              h(
-                'tbody',
-                {},
-                cert.groups.map((g, i) => h('tr', {}, h('td', {}, String(i + 1)), h('td', { class: 'num' }, String(g.n_samples)), h('td', { class: 'num' }, num(g.risk_sum)), h('td', { class: 'num' }, num(g.fit_risk_sum)))),
-              ),
-            ),
-          ),
-          h('p', { class: 'caption' }, 'Each group of samples shares one activation pattern; the end point is a minimum of the region when every group already attains its best affine fit.'),
-        );
-      }
-    }
-    blocks.push(h('h3', {}, 'Spurious?'));
-    if (sp && sp.flag === true) {
-      blocks.push(
-        h('p', {}, h('span', { class: 'badge badge-spurious' }, 'spurious'), ' risk exceeds that of ', sp.witness_run_id ? h('a', { href: runHash(sp.witness_run_id) }, shortId(sp.witness_run_id)) : 'a better run', ` by ${num(sp.gap)}${sp.basis ? ` (judged by ${sp.basis})` : ''}.`),
-      );
-    } else if (sp && sp.flag === false) {
-      blocks.push(h('p', {}, `Not spurious: no run found a lower risk beyond the tolerance${sp.tol !== undefined && sp.tol !== null ? ` (${num(sp.tol)})` : ''}.`));
-    } else if (sp && sp.flag === null) {
-      blocks.push(h('p', { class: 'note' }, 'Undecided: this end point is not known to be a minimum, so it cannot be called a spurious one.'));
-    } else {
-      blocks.push(h('p', { class: 'note' }, 'Pending: the server has not compared this end point with the other runs yet.'));
+      blocks.push(...verdictBlocks(v));
     }
     setChildren(evidenceEl, blocks);
   }
@@ -481,7 +565,7 @@ export function mountExperiment(root, route) {
     const set = currentPlotted().filter((x) => x !== runId);
     if (on) set.push(runId);
     if (set.length > MAX_PLOTTED) set.splice(0, set.length - MAX_PLOTTED);
-    go(selected ? runHash(selected, { plot: set }) : `#/experiments/${encodeURIComponent(id)}?plot=${set.join(',')}`, { replace: true });
+    go(hashWith({ plot: set.length ? set.join(',') : null }), { replace: true });
   }
 
   let trajToken = 0;
@@ -509,7 +593,9 @@ export function mountExperiment(root, route) {
     trajChart = null;
     setChildren(trajEl);
     if (!ok.length) {
-      trajNote.textContent = results.some((x) => x.e) ? `Trajectories could not be loaded: ${results.find((x) => x.e).e.message}` : 'The selected runs have no trajectory points yet.';
+      trajNote.textContent = results.some((x) => x.e)
+        ? `Trajectories could not be loaded: ${results.find((x) => x.e).e.message}`
+        : 'The selected runs have no trajectory points (constructed or imported end points were not trained; queued runs have not started).';
       return;
     }
     const name = (rid) => (runIndex.has(rid) ? `run #${runIndex.get(rid)}` : `run …${rid.slice(-6)}`);
@@ -562,11 +648,13 @@ export function mountExperiment(root, route) {
       liveEl.className = `live ${mode}`;
       liveEl.textContent = mode === 'stream' ? 'live (events)' : mode === 'polling' ? 'live (polling)' : 'up to date';
       if (mode === 'done') {
-        // the last word: everything once more, now that nothing changes
+        // the last word: everything once more, now that nothing changes (spurious flags and
+        // basins are judged against the final best)
         get(base).then((e) => !destroyed && showExperiment(e), () => {});
         loadRisks();
         loadBasins();
         loadRuns();
+        if (selected) loadSelected();
       }
     },
   });
@@ -581,10 +669,20 @@ export function mountExperiment(root, route) {
     update(r) {
       const newSel = r.query.run || null;
       const newPlot = r.query.plot ? r.query.plot.split(',').filter(Boolean) : null;
+      const newTols = tolsOf(r.query);
       const plotChanged = JSON.stringify(newPlot) !== JSON.stringify(plotted);
       const selChanged = newSel !== selected;
+      const tolsChanged = newTols.risk_tol !== tols.risk_tol || newTols.func_tol !== tols.func_tol;
       selected = newSel;
       plotted = newPlot;
+      tols = newTols;
+      if (tolsChanged) {
+        riskTolIn.value = tols.risk_tol ?? '';
+        funcTolIn.value = tols.func_tol ?? '';
+        setChildren(basinsEl, h('p', { class: 'note' }, 'Grouping the end points…'));
+        basinsState = 'loading';
+        loadBasins();
+      }
       if (selChanged) {
         loadSelected();
         if (exp) datasetLink.href = `#/datasets/${encodeURIComponent(exp.dataset_id)}${selected ? `?run=${encodeURIComponent(selected)}` : ''}`;
