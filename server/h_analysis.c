@@ -92,39 +92,6 @@ static void set(json_t *o, const char *key, json_t *v, int *ok)
 
 /* ---- GET /v1/runs/{id} ---- */
 
-int h_runs_get_spurious(struct request *req, struct reply *rep)
-{
-    struct app *app = req->app;
-    struct store_run *r = NULL;
-    struct spurious_context ctx;
-    json_t *view = NULL;
-    const char *id = NULL;
-    int rc = id_or_reply(req, rep, IDS_PREFIX_RUN, "run", &id);
-    if (rc != BASIN_OK)
-        goto done;
-    int src = store_run_get(app->store, id, &r);
-    if (src == STORE_OK)
-        src = spurious_context_load(app->store, r->experiment_id, &ctx);
-    if (src != STORE_OK) {
-        rc = store_error(rep, src, "run", id);
-        goto done;
-    }
-    view = view_run(r);
-    if (view == NULL) {
-        rc = BASIN_ENOMEM;
-        goto done;
-    }
-    rc = spurious_attach(view, r, &ctx);
-    if (rc == BASIN_OK) {
-        rc = reply_json(rep, 200, view);
-        view = NULL;
-    }
-done:
-    json_decref(view);
-    store_run_free(r);
-    return handler_rc(rc);
-}
-
 /* ---- basins ---- */
 
 struct basins_query {

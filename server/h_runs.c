@@ -19,6 +19,7 @@
  * Accept header asks for application/octet-stream (with X-Param-Count). 404 while the run has no
  * end point. */
 #include "handlers.h"
+#include "spurious.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -61,19 +62,33 @@ int h_runs_get(struct request *req, struct reply *rep)
 {
     struct app *app = req->app;
     struct store_run *r = NULL;
+    struct spurious_context ctx;
+    json_t *view = NULL;
     const char *id = NULL;
     int rc = BASIN_OK;
 
     if (run_id_or_reply(req, rep, &id) != BASIN_OK)
         goto done;
     int src = store_run_get(app->store, id, &r);
+    if (src == STORE_OK)
+        src = spurious_context_load(app->store, r->experiment_id, &ctx);
     if (src != STORE_OK) {
         rc = store_error(rep, src, id);
         goto done;
     }
-    json_t *view = view_run(r);
-    rc = view != NULL ? reply_json(rep, 200, view) : BASIN_ENOMEM;
+    view = view_run(r);
+    if (view == NULL) {
+        rc = BASIN_ENOMEM;
+        goto done;
+    }
+    /* the spurious flag is computed at read time, so it is always the current truth */
+    rc = spurious_attach(view, r, &ctx);
+    if (rc == BASIN_OK) {
+        rc = reply_json(rep, 200, view);
+        view = NULL;
+    }
 done:
+    json_decref(view);
     store_run_free(r);
     return rc;
 }

@@ -48,7 +48,6 @@ int h_experiments_runs(struct request *req, struct reply *rep);
 int h_experiments_events(struct request *req, struct reply *rep);
 
 /* ---- h_analysis.c: spurious flags, basins, comparisons, fitted functions ---- */
-int h_runs_get_spurious(struct request *req, struct reply *rep);
 int h_experiments_basins(struct request *req, struct reply *rep);
 int h_experiments_basin_members(struct request *req, struct reply *rep);
 int h_compare(struct request *req, struct reply *rep);

@@ -31,8 +31,7 @@ const struct route basinlab_routes[] = {
     {"GET", "/v1/experiments/{id}/basins/{index}/members", h_experiments_basin_members,
      ROUTE_BODY_NONE},
 
-    /* the run view with its spurious flag (h_analysis.c; h_runs_get is the view alone) */
-    {"GET", "/v1/runs/{id}", h_runs_get_spurious, ROUTE_BODY_NONE},
+    {"GET", "/v1/runs/{id}", h_runs_get, ROUTE_BODY_NONE},
     {"GET", "/v1/runs/{id}/function", h_runs_function, ROUTE_BODY_NONE},
     {"GET", "/v1/runs/{id}/trajectory", h_runs_trajectory, ROUTE_BODY_NONE},
     {"GET", "/v1/runs/{id}/params", h_runs_params, ROUTE_BODY_NONE},

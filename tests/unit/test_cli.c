@@ -543,13 +543,219 @@ static void test_teacher_gaussian(void **state)
     proc_free(&p);
 }
 
+/* ---- verdicts, label counts, basins, spurious shares (issue 4) ---- */
+
+#define SINE12_SPEC(certify)                                                                       \
+    "{'dataset':{'kind':'inline','x':[[-1.0],[-0.818182],[-0.636364],[-0.454545],[-0.272727],"     \
+    "[-0.090909],[0.090909],[0.272727],[0.454545],[0.636364],[0.818182],[1.0]],'y':[-0.14112,"     \
+    "-0.634257,-0.943322,-0.978619,-0.729904,-0.269359,0.269359,0.729904,0.978619,0.943322,"       \
+    "0.634257,0.14112]},'architecture':{'layers':[{'type':'dense','units':4},{'type':'activation'" \
+    ","                                                                                            \
+    "'kind':'relu'},{'type':'dense','units':1}]},'optimizer':{'kind':'gd','lr':0.05},'restarts':"  \
+    "12,'seed':5,'max_steps':3000,'stop':{'grad_tol':1e-9}" certify "}"
+
+/* The Wilson score interval at 95%, written out here: centre ± half over 1 + z²/n. */
+static void wilson95(double k, double n, double *lo, double *hi)
+{
+    const double z = 1.959963984540054;
+    double p = k / n;
+    double centre = (p + z * z / (2 * n)) / (1 + z * z / n);
+    double half = z * sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n);
+    *lo = fmax(0.0, centre - half);
+    *hi = fmin(1.0, centre + half);
+}
+
+static void assert_wilson(const json_t *ci, double k, double n)
+{
+    double lo, hi;
+    wilson95(k, n, &lo, &hi);
+    assert_int_equal(json_array_size(ci), 2);
+    assert_true(fabs(json_real_value(json_array_get(ci, 0)) - lo) <= 1e-12);
+    assert_true(fabs(json_real_value(json_array_get(ci, 1)) - hi) <= 1e-12);
+}
+
+static const char *const LABELS[] = {"certified_minimum", "likely_minimum", "saddle",
+                                     "not_converged"};
+
+/* The data-term risk of a parameter array, evaluated by the core. */
+static double risk_of(const struct spec_experiment *exp, const json_t *params)
+{
+    const basin_dataset *ds = exp->dataset->data;
+    size_t dim = basin_net_param_count(exp->arch->net);
+    double theta[64], risk = 0;
+    assert_true(dim <= 64);
+    assert_int_equal(json_array_size(params), dim);
+    for (size_t i = 0; i < dim; i++)
+        theta[i] = json_real_value(json_array_get(params, i));
+    basin_net_ws *ws = NULL;
+    assert_int_equal(basin_net_ws_create(exp->arch->net, ds->n, &ws), BASIN_OK);
+    assert_int_equal(
+        basin_net_risk_grad(exp->arch->net, ws, theta, ds, NULL, ds->n, &exp->loss, &risk, NULL),
+        BASIN_OK);
+    basin_net_ws_free(ws);
+    return risk;
+}
+
+static void test_verdicts_and_basins(void **state)
+{
+    (void)state;
+    write_spec("sine12.json", SINE12_SPEC(""));
+    const char *args[] = {"train", "--spec", path_in_tmp("sine12.json"), "--params", "--threads",
+                          "2",     NULL};
+    struct proc p;
+    run(args, NULL, &p);
+    assert_int_equal(p.status, 0);
+    json_t *j = parse_output(&p);
+    char *text = slurp(path_in_tmp("sine12.json"), NULL);
+    struct spec_errors errs;
+    struct spec_experiment *exp = NULL;
+    spec_errors_init(&errs);
+    assert_int_equal(spec_experiment_parse_text(text, strlen(text), NULL, &exp, &errs), BASIN_OK);
+
+    json_t *runs = json_object_get(j, "runs"), *sum = json_object_get(j, "summary");
+    size_t n = json_array_size(runs);
+    json_int_t finished = json_integer_value(json_object_get(sum, "finished"));
+    assert_int_equal(n, 12);
+    assert_int_equal(finished, 12);
+    json_int_t counts[4] = {0}, spurious = 0;
+    for (size_t r = 0; r < n; r++) {
+        json_t *run_j = json_array_get(runs, r), *v = json_object_get(run_j, "verdict");
+        assert_true(json_is_object(v));
+        const char *label = json_string_value(json_object_get(v, "label"));
+        int known = 0;
+        for (size_t l = 0; l < 4; l++)
+            if (label != NULL && strcmp(label, LABELS[l]) == 0) {
+                counts[l]++;
+                known = 1;
+            }
+        assert_true(known);
+        assert_non_null(json_string_value(json_object_get(v, "decided_by")));
+        /* the verdict judged the end point it reports: the polished one when it moved */
+        double vr = json_real_value(json_object_get(v, "risk"));
+        json_t *pol = json_object_get(v, "polish");
+        json_t *pp = json_object_get(run_j, "polished_params");
+        if (json_is_true(json_object_get(pol, "accepted"))) {
+            assert_non_null(pp);
+            assert_true(fabs(risk_of(exp, pp) - vr) <= 1e-12 * fmax(1.0, vr));
+        } else {
+            assert_null(pp);
+            assert_true(fabs(risk_of(exp, json_object_get(run_j, "params")) - vr) <=
+                        1e-12 * fmax(1.0, vr));
+        }
+        /* the training's values are kept as they were */
+        assert_true(fabs(json_real_value(json_object_get(pol, "risk_before")) -
+                         json_real_value(json_object_get(run_j, "final_risk"))) <=
+                    1e-12 * fmax(1.0, vr));
+        json_t *sp = json_object_get(run_j, "spurious");
+        assert_true(json_is_object(sp));
+        spurious += json_is_true(json_object_get(sp, "flag"));
+    }
+    /* label counts: the runs' labels, summing to the finished runs */
+    json_t *lc = json_object_get(sum, "label_counts");
+    json_int_t total = json_integer_value(json_object_get(lc, "none"));
+    assert_int_equal(total, 0);
+    for (size_t l = 0; l < 4; l++) {
+        assert_int_equal(json_integer_value(json_object_get(lc, LABELS[l])), counts[l]);
+        total += counts[l];
+    }
+    assert_int_equal(total, finished);
+    /* spurious share with its Wilson interval */
+    assert_int_equal(json_integer_value(json_object_get(sum, "spurious_count")), spurious);
+    assert_true(json_real_value(json_object_get(sum, "spurious_share")) ==
+                (double)spurious / (double)finished);
+    assert_wilson(json_object_get(sum, "spurious_share_ci"), (double)spurious, (double)finished);
+
+    /* basins: a partition of the finished runs, lowest risk first, shares with Wilson CIs */
+    json_t *basins = json_object_get(sum, "basins");
+    size_t nb = json_array_size(basins);
+    assert_true(nb >= 1);
+    int seen[12] = {0};
+    json_int_t members_total = 0;
+    double best = json_real_value(json_object_get(json_array_get(basins, 0), "risk")), prev = -1;
+    json_int_t best_rep =
+        json_integer_value(json_object_get(json_array_get(basins, 0), "representative"));
+    double tol = json_real_value(json_object_get(sum, "spurious_tol"));
+    for (size_t b = 0; b < nb; b++) {
+        json_t *bj = json_array_get(basins, b), *members = json_object_get(bj, "members");
+        json_int_t count = json_integer_value(json_object_get(bj, "count"));
+        double risk = json_real_value(json_object_get(bj, "risk"));
+        assert_true(risk >= prev);
+        prev = risk;
+        assert_int_equal(json_array_size(members), count);
+        int rep_in = 0;
+        for (size_t i = 0; i < json_array_size(members); i++) {
+            json_int_t m = json_integer_value(json_array_get(members, i));
+            assert_true(m >= 0 && m < 12);
+            assert_int_equal(seen[m], 0);
+            seen[m] = 1;
+            rep_in |= m == json_integer_value(json_object_get(bj, "representative"));
+        }
+        assert_true(rep_in);
+        members_total += count;
+        assert_true(json_real_value(json_object_get(bj, "share")) ==
+                    (double)count / (double)finished);
+        assert_wilson(json_object_get(bj, "share_ci"), (double)count, (double)finished);
+        int above = risk - best > tol * fmax(1.0, fabs(risk));
+        json_t *sp = json_object_get(bj, "spurious"), *wit = json_object_get(bj, "witness_restart");
+        if (above) {
+            assert_int_equal(json_integer_value(wit), best_rep);
+        } else {
+            assert_true(json_is_false(sp));
+            assert_true(json_is_null(wit));
+        }
+    }
+    assert_int_equal(members_total, finished);
+    /* the risks on this data differ: a 1-4-1 ReLU net has several minima on 12 sine points */
+    assert_true(nb >= 2);
+
+    spec_experiment_free(exp);
+    spec_errors_clear(&errs);
+    free(text);
+    json_decref(j);
+    proc_free(&p);
+}
+
+static void test_certify_disabled(void **state)
+{
+    (void)state;
+    write_spec("sine12_off.json", SINE12_SPEC(",'certify':{'enabled':false}"));
+    const char *args[] = {"train", "--spec", path_in_tmp("sine12_off.json"), "--quiet", NULL};
+    struct proc p;
+    run(args, NULL, &p);
+    assert_int_equal(p.status, 0);
+    json_t *j = parse_output(&p);
+    json_t *runs = json_object_get(j, "runs"), *sum = json_object_get(j, "summary");
+    for (size_t r = 0; r < json_array_size(runs); r++)
+        assert_true(json_is_null(json_object_get(json_array_get(runs, r), "verdict")));
+    json_t *lc = json_object_get(sum, "label_counts");
+    json_int_t finished = json_integer_value(json_object_get(sum, "finished"));
+    assert_int_equal(json_integer_value(json_object_get(lc, "none")), finished);
+    for (size_t l = 0; l < 4; l++)
+        assert_int_equal(json_integer_value(json_object_get(lc, LABELS[l])), 0);
+    json_int_t total = 0;
+    json_t *basins = json_object_get(sum, "basins");
+    for (size_t b = 0; b < json_array_size(basins); b++)
+        total += json_integer_value(json_object_get(json_array_get(basins, b), "count"));
+    assert_int_equal(total, finished);
+    assert_true(json_is_false(
+        json_object_get(json_object_get(json_object_get(j, "spec"), "certify"), "enabled")));
+    json_decref(j);
+    proc_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_spec),          cmocka_unit_test(test_usage),
-        cmocka_unit_test(test_valid_run),         cmocka_unit_test(test_risk_levels),
-        cmocka_unit_test(test_threads_identical), cmocka_unit_test(test_params_and_trajectory),
-        cmocka_unit_test(test_out_file),          cmocka_unit_test(test_teacher_gaussian),
+        cmocka_unit_test(test_bad_spec),
+        cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_valid_run),
+        cmocka_unit_test(test_risk_levels),
+        cmocka_unit_test(test_threads_identical),
+        cmocka_unit_test(test_params_and_trajectory),
+        cmocka_unit_test(test_out_file),
+        cmocka_unit_test(test_teacher_gaussian),
+        cmocka_unit_test(test_verdicts_and_basins),
+        cmocka_unit_test(test_certify_disabled),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

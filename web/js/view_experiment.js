@@ -252,8 +252,14 @@ export function mountExperiment(root, route) {
     hist.update(vals, ids, basins || [], flagged);
     const n = vals.length;
     histEl.classList.toggle('hidden', n === 0);
+    if (n === 0) {
+      histNote.textContent = 'No finished run yet.';
+      return;
+    }
     let text = `${n} finished run${n === 1 ? '' : 's'}`;
     if (runsTruncated) text += ` (the first ${MAX_HIST_RUNS} by risk)`;
+    const tiny = vals.filter((v) => v < 1e-16).length;
+    if (tiny) text += ` (${tiny} below 10⁻¹⁶, drawn at 10⁻¹⁶)`;
     if (basins && basins.length) {
       const sp = basins.filter((b) => b.spurious).length;
       text += `. Lines mark ${basinsNext ? `the first ${basins.length}` : `the ${basins.length}`} basins (B = basin, S = spurious basin, in red); red bars are runs in spurious basins or flagged spurious themselves.`;
@@ -373,7 +379,10 @@ export function mountExperiment(root, route) {
       `; same risk level within ${num(data.risk_tol)}·max(1, |R|), same function within ${num(data.func_tol)}·(1 + RMS output).`,
     );
     if (!basins.length) {
-      setChildren(basinsEl, head, h('p', { class: 'note' }, 'No basins (no finished run yet).'));
+      setChildren(
+        basinsEl,
+        h('p', { class: 'note', id: 'basins-summary' }, data.finished_runs ? `0 basins: none of the ${data.finished_runs} finished runs has a usable end point.` : 'No basins yet: no run has finished. They are grouped again when the experiment is done.'),
+      );
       return;
     }
     const rows = basins.map((b) =>
@@ -472,7 +481,7 @@ export function mountExperiment(root, route) {
           h('td', { class: 'num' }, risk(r.final_risk)),
           h('td', { class: 'num hide-narrow' }, num(r.grad_norm)),
           h('td', { class: 'num hide-narrow' }, r.steps ?? '—'),
-          h('td', {}, r.status === 'finished' ? verdictBadge(r.verdict_label || (r.verdict && r.verdict.label)) : '', sp ? [' ', h('span', { class: 'badge badge-spurious', title: `above the best of the objective by ${num(r.spurious.gap)}` }, 'spurious')] : ''),
+          h('td', { class: 'wrap' }, r.status === 'finished' ? verdictBadge(r.verdict_label || (r.verdict && r.verdict.label)) : '', sp ? [' ', h('span', { class: 'badge badge-spurious', title: `above the best of the objective by ${num(r.spurious.gap)}` }, 'spurious')] : ''),
         );
       }),
     );
