@@ -666,6 +666,13 @@ int verdict_judge(const struct spec_experiment *exp, const basin_teacher *teache
             rc = judge_teacher(exp, teacher, theta, out);
     } else if (exp->dataset->data == NULL) {
         snprintf(out->error, sizeof out->error, "internal: the dataset has no samples");
+    } else if ((double)exp->dataset->data->n * (double)basin_net_param_count(exp->arch->net) >
+               VERDICT_MAX_WORK) {
+        snprintf(out->error, sizeof out->error,
+                 "too large to judge here: samples x parameters = %.3g > %.3g (judge the end "
+                 "point offline with `basinlab certify`)",
+                 (double)exp->dataset->data->n * (double)basin_net_param_count(exp->arch->net),
+                 VERDICT_MAX_WORK);
     } else {
         rc = judge_samples(exp, theta, out);
     }

@@ -24,6 +24,11 @@
 #include "spec.h"
 
 #define VERDICT_ERROR_CAP 256
+/* Judging costs a few thousand gradient evaluations (polish, probes, Lanczos) and cannot be
+ * interrupted (no cancel, drain or time budget inside basin_certify), so points of datasets with
+ * samples × parameters above this are not judged here: the run gets an error text instead
+ * (judge such a point offline with `basinlab certify`). At the cap one verdict is minutes. */
+#define VERDICT_MAX_WORK 5e7
 
 struct verdict_out {
     int judged;        /* a verdict was computed (verdict and label are set) */
@@ -40,7 +45,8 @@ struct verdict_out {
  * accepted) with exp->certify_opts. teacher is required for teacher_gaussian experiments and
  * ignored otherwise. With certify disabled nothing is computed (judged = 0, error ""). Returns
  * BASIN_OK — with a verdict, or with error set when judging failed for a reason other than
- * memory (bad arguments, a LAPACK failure, ...) — or BASIN_ENOMEM (out is then empty). */
+ * memory (bad arguments, a LAPACK failure, a problem above VERDICT_MAX_WORK, ...) — or
+ * BASIN_ENOMEM (out is then empty and theta unspecified). */
 int verdict_judge(const struct spec_experiment *exp, const basin_teacher *teacher, double *theta,
                   struct verdict_out *out);
 

@@ -62,7 +62,7 @@ void basin__forward_rows(const basin_net *net, basin_net_ws *ws, const double *t
             basin__dense_fwd(L, m, a, W, b, 0, z);
             break;
         case BASIN_LAYER_CONV2D:
-            basin__conv_fwd(L, ws, l, m, a, W, b, 0, z);
+            basin__conv_fwd(L, ws, l, m, a, W, b, 0, z, basin__conv_keep(ws, l, m));
             break;
         case BASIN_LAYER_AVGPOOL:
             basin__avgpool_fwd(L, m, a, z);
@@ -103,7 +103,7 @@ static void backward_rows(const basin_net *net, basin_net_ws *ws, const double *
                 basin__dense_bwd(L, m, d, W, 0, e);
             break;
         case BASIN_LAYER_CONV2D:
-            basin__conv_wgrad(L, ws, l, m, d, a, gW, gb);
+            basin__conv_wgrad(L, ws, l, m, d, a, gW, gb, basin__conv_keep(ws, l, m));
             if (need_in)
                 basin__conv_bwd(L, ws, l, m, d, W, 0, e);
             break;

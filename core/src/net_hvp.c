@@ -40,9 +40,9 @@ static void rforward_rows(const basin_net *net, basin_net_ws *ws, const double *
                 basin__dense_fwd(L, m, ra, W, NULL, 1, rz);
             break;
         case BASIN_LAYER_CONV2D:
-            basin__conv_fwd(L, ws, l, m, a, VW, Vb, 0, rz);
+            basin__conv_fwd(L, ws, l, m, a, VW, Vb, 0, rz, NULL);
             if (r_in)
-                basin__conv_fwd(L, ws, l, m, ra, W, NULL, 1, rz);
+                basin__conv_fwd(L, ws, l, m, ra, W, NULL, 1, rz, NULL);
             break;
         case BASIN_LAYER_AVGPOOL:
             basin__avgpool_fwd(L, m, ra, rz);
@@ -85,10 +85,11 @@ static void rbackward_rows(const basin_net *net, basin_net_ws *ws, const double 
             basin__dense_bwd(L, m, d, VW, 1, re);
             break;
         case BASIN_LAYER_CONV2D:
-            basin__conv_wgrad(L, ws, l, m, rd, a, hW, hb);
+            /* act[l] was unfolded by basin__forward_rows of these rows */
+            basin__conv_wgrad(L, ws, l, m, rd, a, hW, hb, basin__conv_keep(ws, l, m));
             if (!below)
                 break;
-            basin__conv_wgrad(L, ws, l, m, d, ra, hW, NULL);
+            basin__conv_wgrad(L, ws, l, m, d, ra, hW, NULL, NULL);
             basin__conv_bwd(L, ws, l, m, d, W, 0, e);
             basin__conv_bwd(L, ws, l, m, rd, W, 0, re);
             basin__conv_bwd(L, ws, l, m, d, VW, 1, re);
@@ -133,8 +134,8 @@ int basin_net_hvp(const basin_net *net, basin_net_ws *ws, const double *theta,
     size_t k = net->out_dim;
     double inv_m = 1.0 / (double)m;
     memset(hv, 0, net->param_count * sizeof *hv);
-    for (size_t start = 0; start < m; start += ws->max_batch) {
-        size_t cm = m - start < ws->max_batch ? m - start : ws->max_batch;
+    for (size_t start = 0; start < m; start += ws->chunk) {
+        size_t cm = m - start < ws->chunk ? m - start : ws->chunk;
         basin__gather(ws, ds, idx, start, cm);
         basin__forward_rows(net, ws, theta, cm);
         rforward_rows(net, ws, theta, v, cm);

@@ -44,6 +44,8 @@ struct basin_net_ws {
     double *block;                /* the one allocation behind act, ract, delta, col, tmp */
     size_t *iblock;               /* the one allocation behind argmax */
     double *lanes;                /* lane-kernel scratch (lanes_int.h); NULL when not eligible */
+    double **colkeep;             /* conv2d layer l: im2col of up to `chunk` rows, or NULL */
+    double *keepblock;            /* the one allocation behind colkeep */
 };
 
 /* 1 for dense and conv2d layers. */
@@ -59,11 +61,16 @@ void basin__dense_wgrad(const basin__layer *L, size_t m, const double *d, const 
 /* d_in (=, or += when acc) d·W. */
 void basin__dense_bwd(const basin__layer *L, size_t m, const double *d, const double *W, int acc,
                       double *d_in);
-/* The same three for a convolution, through ws->col and ws->tmp. */
+/* The same three for a convolution, through ws->col and ws->tmp. keep (from
+ * basin__conv_keep, or NULL): the forward pass leaves its im2col there, and a weight gradient of
+ * the same input rows passes it as kept instead of unfolding them again. */
+double *basin__conv_keep(const basin_net_ws *ws, size_t layer, size_t m);
 void basin__conv_fwd(const basin__layer *L, basin_net_ws *ws, size_t layer, size_t m,
-                     const double *a, const double *W, const double *b, int acc, double *z);
+                     const double *a, const double *W, const double *b, int acc, double *z,
+                     double *keep);
 void basin__conv_wgrad(const basin__layer *L, basin_net_ws *ws, size_t layer, size_t m,
-                       const double *d, const double *a, double *gW, double *gb);
+                       const double *d, const double *a, double *gW, double *gb,
+                       const double *kept);
 void basin__conv_bwd(const basin__layer *L, basin_net_ws *ws, size_t layer, size_t m,
                      const double *d, const double *W, int acc, double *d_in);
 void basin__avgpool_fwd(const basin__layer *L, size_t m, const double *a, double *z);

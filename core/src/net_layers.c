@@ -12,6 +12,9 @@
  *   then transposed into the [filter][position] feature layout while the bias is added. The
  *   weight gradient is Dᵀ·Col and the input error is col2im(D·W) (scatter-add of the patch
  *   errors). Groups bound the im2col memory (ws->conv_group) while keeping GEMMs large.
+ *   When a chunk of rows fits one group, the forward pass can leave its im2col in a per-layer
+ *   keep buffer (basin__conv_keep) and the weight gradient of the same rows reuses it instead
+ *   of unfolding the input a second time.
  *   Padding is implicit: out-of-range taps read 0 and receive no error.
  * - Pools: window = stride = size, floor mode, so windows never overlap and the trailing rows
  *   and columns that fit no window get zero error. Max pooling keeps torch's rule: the first
@@ -69,7 +72,8 @@ void basin__dense_bwd(const basin__layer *L, size_t m, const double *d, const do
                 W, BI(in), acc ? 1.0 : 0.0, d_in, BI(in));
 }
 
-/* Patches of g samples (a points at the first) into col, one row per output position. */
+/* Patches of g samples (a points at the first) into col, one row per output position. Windows
+ * entirely inside the image (all of them without padding) are copied without bound checks. */
 static void im2col(const basin__layer *L, const double *a, size_t g, double *col)
 {
     const basin_layer_info *li = &L->info;
@@ -80,13 +84,25 @@ static void im2col(const basin__layer *L, const double *a, size_t g, double *col
     for (size_t s = 0; s < g; s++) {
         const double *as = a + s * li->in_dim;
         for (size_t oy = 0; oy < OH; oy++) {
+            ptrdiff_t y0 = (ptrdiff_t)(oy * st) - pt;
+            int rows_in = y0 >= 0 && y0 + (ptrdiff_t)k <= (ptrdiff_t)H;
             for (size_t ox = 0; ox < OW; ox++) {
                 double *row = col + ((s * OH + oy) * OW + ox) * ckk;
                 ptrdiff_t x0 = (ptrdiff_t)(ox * st) - pl;
+                if (rows_in && x0 >= 0 && x0 + (ptrdiff_t)k <= (ptrdiff_t)Wd) {
+                    for (size_t c = 0; c < C; c++)
+                        for (size_t ky = 0; ky < k; ky++) {
+                            const double *src = as + (c * H + (size_t)y0 + ky) * Wd + (size_t)x0;
+                            double *dst = row + (c * k + ky) * k;
+                            for (size_t kx = 0; kx < k; kx++)
+                                dst[kx] = src[kx];
+                        }
+                    continue;
+                }
                 for (size_t c = 0; c < C; c++) {
                     for (size_t ky = 0; ky < k; ky++) {
                         double *dst = row + (c * k + ky) * k;
-                        ptrdiff_t iy = (ptrdiff_t)(oy * st + ky) - pt;
+                        ptrdiff_t iy = y0 + (ptrdiff_t)ky;
                         if (iy < 0 || iy >= (ptrdiff_t)H) {
                             memset(dst, 0, k * sizeof *dst);
                             continue;
@@ -149,16 +165,24 @@ static void to_position_major(const basin__layer *L, const double *d, size_t g, 
         }
 }
 
+double *basin__conv_keep(const basin_net_ws *ws, size_t layer, size_t m)
+{
+    return ws->colkeep && m <= ws->chunk ? ws->colkeep[layer] : NULL;
+}
+
 void basin__conv_fwd(const basin__layer *L, basin_net_ws *ws, size_t layer, size_t m,
-                     const double *a, const double *W, const double *b, int acc, double *z)
+                     const double *a, const double *W, const double *b, int acc, double *z,
+                     double *keep)
 {
     size_t P = L->conv_p, F = L->spec.filters, ckk = L->conv_ckk;
-    size_t in = L->info.in_dim, out = L->info.out_dim, gmax = ws->conv_group[layer];
+    size_t in = L->info.in_dim, out = L->info.out_dim;
+    size_t gmax = keep ? m : ws->conv_group[layer]; /* a keep buffer holds all m rows */
+    double *col = keep ? keep : ws->col;
     for (size_t s0 = 0; s0 < m; s0 += gmax) {
         size_t g = m - s0 < gmax ? m - s0 : gmax;
-        im2col(L, a + s0 * in, g, ws->col);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BI(g * P), BI(F), BI(ckk), 1.0,
-                    ws->col, BI(ckk), W, BI(ckk), 0.0, ws->tmp, BI(F));
+        im2col(L, a + s0 * in, g, col);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BI(g * P), BI(F), BI(ckk), 1.0, col,
+                    BI(ckk), W, BI(ckk), 0.0, ws->tmp, BI(F));
         for (size_t s = 0; s < g; s++)
             for (size_t f = 0; f < F; f++) {
                 double bf = b ? b[f] : 0.0;
@@ -175,16 +199,18 @@ void basin__conv_fwd(const basin__layer *L, basin_net_ws *ws, size_t layer, size
 }
 
 void basin__conv_wgrad(const basin__layer *L, basin_net_ws *ws, size_t layer, size_t m,
-                       const double *d, const double *a, double *gW, double *gb)
+                       const double *d, const double *a, double *gW, double *gb, const double *kept)
 {
     size_t P = L->conv_p, F = L->spec.filters, ckk = L->conv_ckk;
-    size_t in = L->info.in_dim, out = L->info.out_dim, gmax = ws->conv_group[layer];
+    size_t in = L->info.in_dim, out = L->info.out_dim;
+    size_t gmax = kept ? m : ws->conv_group[layer];
     for (size_t s0 = 0; s0 < m; s0 += gmax) {
         size_t g = m - s0 < gmax ? m - s0 : gmax;
-        im2col(L, a + s0 * in, g, ws->col);
+        if (!kept)
+            im2col(L, a + s0 * in, g, ws->col);
         to_position_major(L, d + s0 * out, g, ws->tmp);
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, BI(F), BI(ckk), BI(g * P), 1.0,
-                    ws->tmp, BI(F), ws->col, BI(ckk), 1.0, gW, BI(ckk));
+                    ws->tmp, BI(F), kept ? kept : ws->col, BI(ckk), 1.0, gW, BI(ckk));
     }
     if (gb)
         for (size_t s = 0; s < m; s++)

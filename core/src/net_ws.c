@@ -20,6 +20,8 @@
  * bytes (rows clamped to [CHUNK_MIN, CHUNK_MAX]): chunks that stay in L2 make the element-wise
  * passes and the GEMMs' re-reads cheap, and the GEMMs stay large enough to be efficient. */
 #define CHUNK_BYTES ((size_t)512 * 1024)
+/* At most this many doubles of conv im2col keep buffers (net_layers.c) per workspace. */
+#define KEEP_CAP ((size_t)1 << 22)
 #define CHUNK_MIN 32
 #define CHUNK_MAX 256
 
@@ -136,6 +138,36 @@ static size_t chunk_rows(const basin_net *net, size_t max_batch)
     return rows < max_batch ? rows : max_batch;
 }
 
+/* Keep buffers for the conv layers whose im2col of a whole chunk fits one group, while the
+ * total stays under KEEP_CAP; layers without one unfold their input again for the gradient. */
+static int alloc_keep(const basin_net *net, basin_net_ws *ws)
+{
+    size_t total = 0, len[BASIN_NET_MAX_LAYERS];
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const basin__layer *L = &net->layers[l];
+        len[l] = 0;
+        if (L->spec.kind != BASIN_LAYER_CONV2D || ws->chunk > ws->conv_group[l])
+            continue;
+        size_t n = ws->chunk * L->conv_p * L->conv_ckk; /* ≤ CONV_COL_CAP: chunk ≤ group */
+        if (total + n > KEEP_CAP)
+            continue;
+        len[l] = n;
+        total += n;
+    }
+    if (total == 0)
+        return BASIN_OK;
+    ws->colkeep = basin_calloc(net->n_layers, sizeof *ws->colkeep);
+    ws->keepblock = basin_alloc_array(total, sizeof *ws->keepblock);
+    if (!ws->colkeep || !ws->keepblock)
+        return BASIN_ENOMEM;
+    double *p = ws->keepblock;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        ws->colkeep[l] = len[l] ? p : NULL;
+        p += len[l];
+    }
+    return BASIN_OK;
+}
+
 int basin_net_ws_create(const basin_net *net, size_t max_batch, basin_net_ws **out)
 {
     basin_net_ws *ws = NULL;
@@ -172,6 +204,9 @@ int basin_net_ws_create(const basin_net *net, size_t max_batch, basin_net_ws **o
         goto done;
     }
     carve(net, ws, col_len);
+    rc = alloc_keep(net, ws);
+    if (rc)
+        goto done;
     if (basin__lanes_eligible(net)) {
         ws->lanes = basin_alloc_array(basin__lanes_scratch_len(net, 1), sizeof *ws->lanes);
         if (!ws->lanes) {
@@ -193,6 +228,8 @@ void basin_net_ws_free(basin_net_ws *ws)
     basin_free(ws->block);
     basin_free(ws->iblock);
     basin_free(ws->lanes);
+    basin_free(ws->colkeep);
+    basin_free(ws->keepblock);
     basin_free(ws->act);
     basin_free(ws->ract);
     basin_free(ws->conv_group);

@@ -44,6 +44,7 @@ function check(name, ok, detail = '') {
 
 /** Start the server; resolves with {proc, base} once it printed its address. */
 function startServer(db) {
+  const t0 = Date.now();
   return new Promise((resolveStart, reject) => {
     const proc = spawn(binary, ['serve', '--port', '0', '--db', db, '--web', join(repo, 'web'), '--workers', '2'], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -62,8 +63,11 @@ function startServer(db) {
     proc.stderr.on('data', (d) => {
       err += d;
     });
-    proc.on('exit', (code) => {
+    proc.on('exit', (code, signal) => {
       clearTimeout(timer);
+      // after the start this only records the fact: a server that ends before the test stops
+      // it (killed from outside, or crashed) is reported as such, not as a browser failure
+      proc.earlyExit = `the server exited on its own ${((Date.now() - t0) / 1000).toFixed(1)} s after the start (code ${code}, signal ${signal})`;
       reject(new Error(`server exited with ${code}: ${err}`));
     });
   });
@@ -514,6 +518,7 @@ async function main() {
   } finally {
     if (context) await context.close();
     let code = server.proc.exitCode;
+    check('the server ran until the test stopped it', code === null && !server.proc.earlyExit, server.proc.earlyExit || `exit ${code}`);
     if (code === null) {
       const exited = new Promise((r) => server.proc.once('exit', (c) => r(c)));
       server.proc.kill('SIGTERM');

@@ -792,6 +792,26 @@ static void test_verdict_errors(void **state)
     spec_experiment_free(exp);
     free(text);
 
+    /* above VERDICT_MAX_WORK (samples x parameters): refused with a reason, θ untouched */
+    static const char big[] =
+        "{\"dataset\": {\"kind\": \"generator\", \"generator\": {\"name\": \"sine\", \"n\": "
+        "10000}}, \"architecture\": {\"layers\": [{\"type\": \"dense\", \"units\": 2000}, "
+        "{\"type\": \"activation\", \"kind\": \"relu\"}, {\"type\": \"dense\", \"units\": 1}]}}";
+    exp = parse(big);
+    size_t dim = basin_net_param_count(exp->arch->net);
+    assert_int_equal(dim, 6001);
+    assert_true(10000.0 * (double)dim > VERDICT_MAX_WORK);
+    double *big_theta = calloc(dim, sizeof *big_theta);
+    assert_non_null(big_theta);
+    big_theta[0] = 0.25;
+    assert_int_equal(verdict_judge(exp, NULL, big_theta, &v), BASIN_OK);
+    assert_false(v.judged);
+    assert_non_null(strstr(v.error, "too large"));
+    assert_true(big_theta[0] == 0.25);
+    verdict_out_release(&v);
+    free(big_theta);
+    spec_experiment_free(exp);
+
     /* certify disabled: nothing computed, no error */
     text = sine_spec(1, "{\"enabled\": false}");
     exp = parse(text);
