@@ -115,21 +115,28 @@ def main():
     s = e["summary"]
     print(f"\ntrained runs ({len(runs)}): best risk {fmt(s['best_risk'])}; stop reasons "
           f"{s['stop_reasons']}; verdicts {s['verdicts']}")
+    # the minima (by verdict; before verdicts exist: runs stopped at the gradient tolerance),
+    # grouped by risk level, then what the other runs were
+    def minimum(r):
+        if r["verdict_label"]:
+            return r["verdict_label"] in ("certified_minimum", "likely_minimum")
+        return r["stop_reason"] == "grad_tol"
     levels = collections.OrderedDict()
     for r in runs:
-        if r["final_risk"] is None:
+        if r["final_risk"] is None or not minimum(r):
             continue
         key = float(f"{r['final_risk']:.4g}")
         lv = levels.setdefault(key, collections.Counter())
         lv["runs"] += 1
-        lv[r["verdict_label"] or ("stationary" if r["stop_reason"] == "grad_tol" else r["stop_reason"])] += 1
+        lv[r["verdict_label"] or "stationary"] += 1
         lv["spurious"] += bool((r.get("spurious") or {}).get("flag"))
-    print("  risk level (4 digits)   runs   of which                      spurious")
-    for risk, lv in list(levels.items())[:25]:
+    print("  minima by risk level (4 digits)   runs   verdicts                        spurious")
+    for risk, lv in levels.items():
         kinds = ", ".join(f"{k} {v}" for k, v in lv.items() if k not in ("runs", "spurious"))
-        print(f"  {risk:<22.6g} {lv['runs']:>5}   {kinds:<30} {lv['spurious']:>5}")
-    if len(levels) > 25:
-        print(f"  ... {len(levels) - 25} more levels")
+        print(f"  {risk:<32.6g} {lv['runs']:>5}   {kinds:<32} {lv['spurious']:>5}")
+    others = collections.Counter(r["verdict_label"] or r["stop_reason"] or r["status"]
+                                 for r in runs if not minimum(r))
+    print(f"  other runs: {dict(others) or 'none'}")
     print(f"  spurious: {s.get('spurious_count')} of {s.get('minima_count')} minima "
           f"(basis {s.get('spurious_basis')}), share of runs {fmt(s.get('spurious_share'))}, "
           f"95% CI {s.get('spurious_share_ci')}")

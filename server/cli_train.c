@@ -804,8 +804,10 @@ static int verdicts_into(json_t *o, const struct job *job, const struct spur *sp
         &ok);
     put(o, "spurious_share_ci", wilson_json(spurious, finished), &ok);
     put(o, "spurious_tol", num(sp->tol_rel), &ok);
+    /* best_risk above is the training's; the spurious flags compare judged risks */
     put(o, "best_restart", sp->have_best ? json_integer((json_int_t)sp->best_run) : json_null(),
         &ok);
+    put(o, "best_judged_risk", sp->have_best ? num(sp->best_risk) : json_null(), &ok);
     if (ok && basins_into(o, job, sp) != BASIN_OK)
         ok = 0;
     put(o, "train_s", num(train_s), &ok);

@@ -38,6 +38,7 @@
 #include "ids.h"
 #include "records.h"
 #include "spurious.h"
+#include "utf8.h"
 
 enum {
     IDEMPOTENCY_KEY_MAX = 200,
@@ -332,6 +333,12 @@ static int dry_objective(const struct spec_experiment *exp)
 
 /* Resolve dataset_id / architecture_id into exp->dataset / exp->arch. Unknown ids are collected
  * as problems (pointer /dataset_id, /architecture_id); returns BASIN_EINVAL after answering. */
+/* How many bytes of an unknown id a message quotes: at most 40, never half a character. */
+static int id_shown(const char *id)
+{
+    return (int)utf8_prefix_len(id, strlen(id), 40);
+}
+
 static int resolve_refs(struct request *req, struct reply *rep, struct spec_experiment *exp)
 {
     struct app *app = req->app;
@@ -347,7 +354,8 @@ static int resolve_refs(struct request *req, struct reply *rep, struct spec_expe
     if (exp->dataset == NULL) {
         src = store_dataset_get(app->store, exp->dataset_id, 0, &d);
         if (src == STORE_ENOTFOUND) {
-            snprintf(msg[n_pe], sizeof msg[n_pe], "no dataset has the id '%.40s'", exp->dataset_id);
+            snprintf(msg[n_pe], sizeof msg[n_pe], "no dataset has the id '%.*s'",
+                     id_shown(exp->dataset_id), exp->dataset_id);
             pe[n_pe].pointer = "/dataset_id";
             pe[n_pe].message = msg[n_pe];
             n_pe++;
@@ -360,8 +368,8 @@ static int resolve_refs(struct request *req, struct reply *rep, struct spec_expe
     if (exp->arch == NULL) {
         src = store_architecture_get(app->store, exp->architecture_id, &a);
         if (src == STORE_ENOTFOUND) {
-            snprintf(msg[n_pe], sizeof msg[n_pe], "no architecture has the id '%.40s'",
-                     exp->architecture_id);
+            snprintf(msg[n_pe], sizeof msg[n_pe], "no architecture has the id '%.*s'",
+                     id_shown(exp->architecture_id), exp->architecture_id);
             pe[n_pe].pointer = "/architecture_id";
             pe[n_pe].message = msg[n_pe];
             n_pe++;

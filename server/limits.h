@@ -22,6 +22,11 @@ struct limits {
     size_t max_steps;             /* optimizer steps of one run */
     size_t max_trajectory_points; /* trajectory points stored per run */
     size_t max_classes;           /* classes of a classification dataset */
+    size_t max_activations;       /* values one sample produces in a network: Σ layer outputs */
+    size_t max_batch_activations; /* samples evaluated at once × max_activations of the net */
+    size_t max_teacher_work;      /* k² · d of a teacher_gaussian dataset (its setup cost) */
+    size_t max_generator_work;    /* n × the teacher's multiply-adds per sample ("teacher"
+                                     generator) */
     double rate_limit_rps;        /* requests per second per client (--rate-limit); 0 = none */
     size_t rate_limit_burst;      /* requests at once per client; 0 when there is no limit */
 };

@@ -17,6 +17,7 @@
 #include "basin/status.h"
 #include "router.h"
 #include "sse.h"
+#include "utf8.h"
 
 void reply_init(struct reply *rep, const char *instance)
 {
@@ -218,6 +219,22 @@ static int set_new(json_t *obj, const char *key, json_t *value)
     return json_object_set_new(obj, key, value) == 0 ? BASIN_OK : BASIN_ENOMEM;
 }
 
+/* A JSON string of request-derived text, made well-formed first when it is not (utf8.h): the
+ * text a problem echoes may hold any bytes, and only an allocation failure is our error. NULL
+ * only when out of memory. */
+static json_t *text_string(const char *s)
+{
+    size_t len = strlen(s);
+    if (utf8_valid(s, len))
+        return json_string(s);
+    char *clean = NULL;
+    if (utf8_sanitize(s, len, &clean) != BASIN_OK)
+        return NULL;
+    json_t *j = json_string(clean);
+    basin_free(clean);
+    return j;
+}
+
 static int problem_errors(const struct problem_error *errors, size_t n_errors, json_t **out)
 {
     int rc = BASIN_OK;
@@ -232,9 +249,9 @@ static int problem_errors(const struct problem_error *errors, size_t n_errors, j
             rc = BASIN_ENOMEM;
             goto done;
         }
-        rc = set_new(e, "pointer", json_string(errors[i].pointer ? errors[i].pointer : ""));
+        rc = set_new(e, "pointer", text_string(errors[i].pointer ? errors[i].pointer : ""));
         if (rc == BASIN_OK)
-            rc = set_new(e, "message", json_string(errors[i].message ? errors[i].message : ""));
+            rc = set_new(e, "message", text_string(errors[i].message ? errors[i].message : ""));
         if (rc != BASIN_OK)
             goto done;
     }
@@ -257,13 +274,13 @@ int reply_problem(struct reply *rep, int status, const char *title, const char *
     }
     rc = set_new(body, "type", json_string("about:blank"));
     if (rc == BASIN_OK)
-        rc = set_new(body, "title", json_string(title ? title : http_status_phrase(status)));
+        rc = set_new(body, "title", text_string(title ? title : http_status_phrase(status)));
     if (rc == BASIN_OK)
         rc = set_new(body, "status", json_integer(status));
     if (rc == BASIN_OK && detail != NULL)
-        rc = set_new(body, "detail", json_string(detail));
+        rc = set_new(body, "detail", text_string(detail));
     if (rc == BASIN_OK && rep->instance != NULL)
-        rc = set_new(body, "instance", json_string(rep->instance));
+        rc = set_new(body, "instance", text_string(rep->instance));
     if (rc == BASIN_OK && n_errors > 0) {
         rc = problem_errors(errors, n_errors, &errs);
         if (rc == BASIN_OK)

@@ -67,7 +67,9 @@ int reply_take_body(struct reply *rep, int status, const char *content_type, cha
 /* Answer an RFC 9457 application/problem+json body:
  *   {type: "about:blank", title, status, detail, instance, errors: [{pointer, message}]}.
  * title NULL → the status's reason phrase; detail NULL → omitted; errors omitted when
- * n_errors == 0. Replaces any earlier body and content type. */
+ * n_errors == 0. Replaces any earlier body and content type. Every text (title, detail,
+ * instance, pointers, messages) may echo request bytes: ill-formed UTF-8 in it is sent with
+ * U+FFFD in its place (utf8.h), so a client error never becomes a 500. */
 int reply_problem(struct reply *rep, int status, const char *title, const char *detail,
                   const struct problem_error *errors, size_t n_errors);
 /* reply_problem with a detail built from a printf format. */

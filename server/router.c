@@ -476,9 +476,11 @@ static int parse_json_body(struct request *req, struct reply *rep)
     int rc = BASIN_OK;
     json_error_t err;
     if (json_nesting_exceeds(req->body, req->body_len, ROUTE_MAX_JSON_DEPTH)) {
-        rc = answered(reply_problemf(rep, 400, "Malformed JSON",
-                                     "JSON nesting deeper than %d levels",
-                                     (int)ROUTE_MAX_JSON_DEPTH));
+        /* shaped like every other malformed-JSON answer: the whole body is at fault */
+        char msg[64];
+        snprintf(msg, sizeof(msg), "JSON nesting deeper than %d levels", (int)ROUTE_MAX_JSON_DEPTH);
+        struct problem_error deep = {"", msg};
+        rc = answered(reply_problem(rep, 400, "Malformed JSON", msg, &deep, 1));
         goto done;
     }
     req->json = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &err);

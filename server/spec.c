@@ -22,6 +22,7 @@
 #include "basin/alloc.h"
 #include "basin/status.h"
 #include "spec_int.h"
+#include "utf8.h"
 
 /* ---- errors ---- */
 
@@ -110,18 +111,30 @@ void spec_ctx_init(struct spec_ctx *c, const struct limits *lim, struct spec_err
     c->len = 0;
 }
 
-/* Append "/" + key with RFC 6901 escaping (~ → ~0, / → ~1) into buf (cap bytes, truncating). */
+/* Append "/" + key with RFC 6901 escaping (~ → ~0, / → ~1) into buf (cap bytes, truncating
+ * between characters, never inside one: a pointer must stay UTF-8). */
 static size_t escape_into(char *buf, size_t len, size_t cap, const char *key)
 {
+    size_t klen = strlen(key);
     if (len + 1 < cap)
         buf[len++] = '/';
-    for (const char *p = key; *p != '\0' && len + 2 < cap; p++) {
-        if (*p == '~' || *p == '/') {
+    for (size_t i = 0; i < klen;) {
+        if (key[i] == '~' || key[i] == '/') {
+            if (len + 2 >= cap)
+                break;
             buf[len++] = '~';
-            buf[len++] = *p == '~' ? '0' : '1';
-        } else {
-            buf[len++] = *p;
+            buf[len++] = key[i] == '~' ? '0' : '1';
+            i++;
+            continue;
         }
+        size_t n = utf8_char_len(key + i, klen - i);
+        if (n == 0)
+            n = 1; /* not UTF-8 (jansson's keys always are); record() replaces it */
+        if (len + n >= cap)
+            break;
+        memcpy(buf + len, key + i, n);
+        len += n;
+        i += n;
     }
     buf[len] = '\0';
     return len;
@@ -166,6 +179,19 @@ static char *vformat(const char *fmt, va_list ap)
     return s;
 }
 
+/* s itself when it is well-formed UTF-8, else a sanitised copy (s freed); NULL when out of
+ * memory. Messages quote request text (jansson's error text cuts characters in half), and
+ * spec_errors_to_json and the 422 answer need UTF-8. */
+static char *utf8_or_clean(char *s)
+{
+    char *clean = NULL;
+    if (s == NULL || utf8_valid(s, strlen(s)))
+        return s;
+    utf8_sanitize(s, strlen(s), &clean);
+    basin_free(s);
+    return clean;
+}
+
 static void record(struct spec_ctx *c, const char *key, const char *fmt, va_list ap)
 {
     char *pointer = NULL;
@@ -181,7 +207,8 @@ static void record(struct spec_ctx *c, const char *key, const char *fmt, va_list
             escape_into(pointer, c->len, cap, key);
         }
     }
-    char *message = vformat(fmt, ap);
+    char *message = utf8_or_clean(vformat(fmt, ap));
+    pointer = utf8_or_clean(pointer);
     if (errors_add(c->errs, pointer, message) != BASIN_OK)
         c->oom = 1;
 }
