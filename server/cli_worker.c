@@ -4,7 +4,9 @@
  * The same parts as `basinlab serve` minus HTTP: the store, the worker pool (worker.c; claims,
  * heartbeats and fenced results live in run_exec.c and the store) and the lease reaper
  * (reaper.c). Signals are blocked before any thread exists and taken with sigwait() in the main
- * thread, as in serve.c, so the shutdown is ordinary code: drain the pool (trainings stop at
+ * thread, with serve.c's set-up (serve_signals_setup, which also routes a signal that lands on
+ * one of OpenBLAS's threads back to the main thread), so the shutdown is ordinary code: drain
+ * the pool (trainings stop at
  * their next poll and their runs go back to `queued` with the attempt returned), stop the
  * reaper, close the store.
  * Safety with many processes: a worker never requeues runs that another process may be
@@ -103,14 +105,10 @@ int cli_worker_main(int argc, char **argv)
     unsigned lease_ms = (unsigned)(cfg.lease_timeout * 1000.0);
     store_location_redact(cfg.db, shown, sizeof shown);
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
+    if (serve_signals_setup(&set) != 0) {
         fprintf(stderr, "basinlab worker: cannot block signals\n");
         goto done;
     }
-    signal(SIGPIPE, SIG_IGN);
 
     memset(&sopt, 0, sizeof sopt);
     sopt.log = log_line;
@@ -160,8 +158,7 @@ int cli_worker_main(int argc, char **argv)
            cfg.lease_timeout);
     fflush(stdout);
 
-    while (sigwait(&set, &sig) != 0) {
-    }
+    sig = serve_signals_wait(&set);
     fprintf(stderr, "basinlab worker: %s received: runs in flight go back to the queue\n",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
     if (worker_pool_drain(pool, SERVE_DRAIN_WORKERS_MS) != BASIN_OK)

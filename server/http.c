@@ -708,7 +708,8 @@ int http_server_start(const struct http_config *cfg, const struct route *routes,
         MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)cfg->connection_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+        MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         rc = BASIN_EINVAL; /* MHD logged why (address in use, no permission, ...) */
         goto done;

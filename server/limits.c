@@ -43,19 +43,19 @@ json_t *limits_to_json(const struct limits *lim)
                        ? json_pack("{s:f, s:I}", "requests_per_second", lim->rate_limit_rps,
                                    "burst", (json_int_t)lim->rate_limit_burst)
                        : json_null();
-    json_t *out = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-        "max_body_bytes", (json_int_t)lim->max_body_bytes, "max_points",
-        (json_int_t)lim->max_points, "max_input_dim", (json_int_t)lim->max_input_dim,
-        "max_dataset_values", (json_int_t)lim->max_dataset_values, "max_layers",
-        (json_int_t)lim->max_layers, "max_width", (json_int_t)lim->max_width, "max_params",
-        (json_int_t)lim->max_params, "max_restarts", (json_int_t)lim->max_restarts, "max_steps",
-        (json_int_t)lim->max_steps, "max_trajectory_points", (json_int_t)lim->max_trajectory_points,
-        "max_classes", (json_int_t)lim->max_classes, "max_activations",
-        (json_int_t)lim->max_activations, "max_batch_activations",
-        (json_int_t)lim->max_batch_activations, "max_teacher_work",
-        (json_int_t)lim->max_teacher_work, "max_generator_work",
-        (json_int_t)lim->max_generator_work);
+    json_t *out =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                  "max_body_bytes", (json_int_t)lim->max_body_bytes, "max_points",
+                  (json_int_t)lim->max_points, "max_input_dim", (json_int_t)lim->max_input_dim,
+                  "max_dataset_values", (json_int_t)lim->max_dataset_values, "max_layers",
+                  (json_int_t)lim->max_layers, "max_width", (json_int_t)lim->max_width,
+                  "max_params", (json_int_t)lim->max_params, "max_restarts",
+                  (json_int_t)lim->max_restarts, "max_steps", (json_int_t)lim->max_steps,
+                  "max_trajectory_points", (json_int_t)lim->max_trajectory_points, "max_classes",
+                  (json_int_t)lim->max_classes, "max_activations", (json_int_t)lim->max_activations,
+                  "max_batch_activations", (json_int_t)lim->max_batch_activations,
+                  "max_teacher_work", (json_int_t)lim->max_teacher_work, "max_generator_work",
+                  (json_int_t)lim->max_generator_work);
     if (out != NULL && (rate == NULL || json_object_set_new(out, "rate_limit", rate) != 0)) {
         json_decref(out);
         return NULL; /* set_new released rate */

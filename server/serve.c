@@ -148,20 +148,26 @@ static void forward_to_main(int sig)
     pthread_kill(signal_thread, sig);
 }
 
-/* Route SIGTERM/SIGINT that land on a thread not blocking them to the main thread. */
-static int install_forwarding(void)
+int serve_signals_setup(sigset_t *set)
 {
     struct sigaction sa;
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    if (pthread_sigmask(SIG_BLOCK, set, NULL) != 0)
+        return -1;
+    /* a SIGTERM/SIGINT that lands on a thread not blocking them goes to this one */
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = forward_to_main;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
     signal_thread = pthread_self();
-    return sigaction(SIGTERM, &sa, NULL) == 0 && sigaction(SIGINT, &sa, NULL) == 0 ? 0 : -1;
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return -1;
+    return signal(SIGPIPE, SIG_IGN) == SIG_ERR ? -1 : 0;
 }
 
-/* Wait for SIGTERM or SIGINT (blocked in every thread we start). */
-static int wait_for_signal(const sigset_t *set)
+int serve_signals_wait(const sigset_t *set)
 {
     int sig = 0;
     while (sigwait(set, &sig) != 0) {
@@ -290,14 +296,10 @@ int serve_main(int argc, char **argv)
     unsigned lease_ms = (unsigned)(cfg.lease_timeout * 1000.0);
 
     /* before any thread exists: every thread inherits the mask */
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 || install_forwarding() != 0) {
+    if (serve_signals_setup(&set) != 0) {
         fprintf(stderr, "basinlab serve: cannot block signals\n");
         goto done;
     }
-    signal(SIGPIPE, SIG_IGN);
 
     memset(&sopt, 0, sizeof sopt);
     sopt.log = log_line;
@@ -390,7 +392,7 @@ int serve_main(int argc, char **argv)
            n_workers);
     fflush(stdout);
 
-    int sig = wait_for_signal(&set);
+    int sig = serve_signals_wait(&set);
     fprintf(stderr, "basinlab: %s received\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     drain(&app, pool, srv);
     srv = NULL;

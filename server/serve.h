@@ -8,6 +8,7 @@
 #ifndef BASINLAB_SERVE_H
 #define BASINLAB_SERVE_H
 
+#include <signal.h>
 #include <stdio.h>
 
 /* The whole shutdown budget, and its part for the workers. */
@@ -20,5 +21,14 @@
 int serve_main(int argc, char **argv);
 
 void serve_usage(FILE *out);
+
+/* The signal set-up of a long-running command (serve, worker), called in the main thread
+ * BEFORE it starts any thread: blocks SIGTERM and SIGINT (threads inherit the mask), routes
+ * the ones the kernel delivers to a thread that does not block them — OpenBLAS starts its pool
+ * in a constructor, before main — back to this thread, and ignores SIGPIPE. *set receives
+ * {SIGTERM, SIGINT} for serve_signals_wait. Returns 0, or -1 when a call failed. */
+int serve_signals_setup(sigset_t *set);
+/* Wait in the thread that called serve_signals_setup for SIGTERM or SIGINT; returns which. */
+int serve_signals_wait(const sigset_t *set);
 
 #endif

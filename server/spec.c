@@ -938,6 +938,33 @@ static int check_teacher_gaussian(struct spec_ctx *c, const struct spec_experime
     return rc;
 }
 
+/* The training workspace holds every layer's output for the samples evaluated at once (the
+ * whole dataset unless max_batch says otherwise): rows × activations ≤ max_batch_activations.
+ * max_batch only chunks the evaluation, so lowering it is always a way out. */
+static int check_workspace(struct spec_ctx *c, const struct spec_experiment *exp)
+{
+    const basin_dataset *ds = exp->dataset->data;
+    if (ds == NULL) /* teacher_gaussian: a closed form, no samples */
+        return BASIN_OK;
+    size_t rows = exp->max_batch > 0 && exp->max_batch < ds->n ? exp->max_batch : ds->n;
+    size_t per = spec_net_activations(exp->arch->net), values;
+    size_t limit = c->lim->max_batch_activations;
+    if (basin_mul_size(rows, per, &values) == BASIN_OK && values <= limit)
+        return BASIN_OK;
+    if (per > limit) {
+        spec_err_at(c, "architecture",
+                    "computes %zu values per sample; evaluating even one sample exceeds the limit "
+                    "of %zu values evaluated at once",
+                    per, limit);
+    } else {
+        spec_err_at(c, "max_batch",
+                    "evaluating %zu samples at once × %zu values per sample exceeds the limit of "
+                    "%zu; set max_batch ≤ %zu",
+                    rows, per, limit, limit / per);
+    }
+    return BASIN_EINVAL;
+}
+
 static int check_compat(struct spec_ctx *c, const struct spec_experiment *exp)
 {
     const struct spec_dataset *ds = exp->dataset;
@@ -963,6 +990,8 @@ static int check_compat(struct spec_ctx *c, const struct spec_experiment *exp)
         spec_ptr_pop(c, mark);
         rc = BASIN_EINVAL;
     }
+    if (check_workspace(c, exp) != BASIN_OK)
+        rc = BASIN_EINVAL;
     if (exp->train.init.kind == BASIN_INIT_GIVEN && exp->given_len != params) {
         size_t mark = spec_ptr_push(c, "init");
         spec_err_at(c, "params", "must have %zu values (the architecture's param_count); got %zu",

@@ -5,8 +5,11 @@
  * The parser checks each field's type and its limit (units, filters, kernel, ... ≤ max_width;
  * at most max_layers layers) itself, so that basin_net_create only sees sizes it can handle and
  * its errors are about how layers fit together (shapes, kernels larger than their input). The
- * parameter count from basin_net_create is compared with max_params before anything of that
- * size is allocated anywhere. */
+ * parameter count from basin_net_create is compared with max_params, and the values one sample
+ * produces (the sum of the layer output sizes) with max_activations, before anything of that
+ * size is allocated anywhere: a conv layer with one filter and a padding of 16000 has two
+ * parameters but a 32001 × 32001 feature map. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -166,6 +169,95 @@ static void report_net_error(struct spec_ctx *c, const json_t *arch_json,
     spec_ptr_pop(c, mark);
 }
 
+static size_t add_sat(size_t a, size_t b)
+{
+    size_t s;
+    return basin_add_size(a, b, &s) == BASIN_OK ? s : SIZE_MAX;
+}
+
+static size_t mul_sat(size_t a, size_t b)
+{
+    size_t p;
+    return basin_mul_size(a, b, &p) == BASIN_OK ? p : SIZE_MAX;
+}
+
+size_t spec_net_activations(const basin_net *net)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < basin_net_layer_count(net); i++) {
+        basin_layer_info info;
+        basin_net_layer_info(net, i, &info);
+        total = add_sat(total, info.out_dim);
+    }
+    return total;
+}
+
+size_t spec_net_forward_work(const basin_net *net)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < basin_net_layer_count(net); i++) {
+        basin_layer_info info;
+        basin_net_layer_info(net, i, &info);
+        size_t positions = info.kind == BASIN_LAYER_CONV2D ? info.out_shape[1] * info.out_shape[2]
+                                                           : 1; /* ≤ out_dim: no overflow */
+        total = add_sat(total, mul_sat(info.weight_count, positions));
+        total = add_sat(total, info.out_dim);
+    }
+    return total;
+}
+
+/* The field that made layer i's output large: units, filters, or the padding when it is what
+ * made the feature map larger than the layer's input. */
+static const char *size_field(const basin_layer_info *info, const basin_layer_spec *l)
+{
+    if (info->kind == BASIN_LAYER_DENSE)
+        return "units";
+    if (l->padding == BASIN_PAD_EXPLICIT && l->pad > 0 &&
+        info->out_shape[1] * info->out_shape[2] > info->in_shape[1] * info->in_shape[2])
+        return "padding";
+    return "filters";
+}
+
+/* Σ layer outputs ≤ max_activations. The error names the layer whose output crossed the limit
+ * or, for a layer that only copies or shrinks its input (activation, pool, flatten, sum), the
+ * dense or conv layer before it, at the field that sets the size. */
+static int check_activations(struct spec_ctx *c, const json_t *arch_json, const struct spec_arch *a)
+{
+    const basin_net *net = a->net;
+    size_t total = 0, blame = SIZE_MAX;
+    for (size_t i = 0; i < basin_net_layer_count(net); i++) {
+        basin_layer_info info;
+        basin_net_layer_info(net, i, &info);
+        if (info.kind == BASIN_LAYER_DENSE || info.kind == BASIN_LAYER_CONV2D)
+            blame = i;
+        total = add_sat(total, info.out_dim);
+        if (total <= c->lim->max_activations)
+            continue;
+        size_t at = blame != SIZE_MAX ? blame : i;
+        basin_layer_info binfo;
+        basin_net_layer_info(net, at, &binfo);
+        const char *field = blame != SIZE_MAX ? size_field(&binfo, &a->layers[at]) : NULL;
+        const json_t *obj = json_array_get(json_object_get(arch_json, "layers"), at);
+        size_t mark = spec_ptr_push(c, "layers");
+        spec_ptr_push_index(c, at);
+        if (field != NULL && json_object_get(obj, field) != NULL)
+            spec_ptr_push(c, field);
+        if (total == SIZE_MAX)
+            spec_err(c,
+                     "makes the network compute more values per sample than can be counted; "
+                     "the limit is %zu (the sum of the layer output sizes)",
+                     c->lim->max_activations);
+        else
+            spec_err(c,
+                     "makes the network compute %zu values per sample by layer %zu; the limit is "
+                     "%zu (the sum of the layer output sizes)",
+                     total, i, c->lim->max_activations);
+        spec_ptr_pop(c, mark);
+        return BASIN_EINVAL;
+    }
+    return BASIN_OK;
+}
+
 static int build_net(struct spec_ctx *c, const json_t *arch_json, struct spec_arch *a)
 {
     basin_net_error err;
@@ -183,11 +275,14 @@ static int build_net(struct spec_ctx *c, const json_t *arch_json, struct spec_ar
         return BASIN_EINVAL;
     }
     size_t params = basin_net_param_count(a->net);
+    rc = BASIN_OK;
     if (params > c->lim->max_params) {
         spec_err(c, "has %zu parameters; the limit is %zu", params, c->lim->max_params);
-        return BASIN_EINVAL;
+        rc = BASIN_EINVAL;
     }
-    return BASIN_OK;
+    if (check_activations(c, arch_json, a) != BASIN_OK)
+        rc = BASIN_EINVAL;
+    return rc;
 }
 
 int spec_arch_parse_at(struct spec_ctx *c, const json_t *v, size_t default_rank,

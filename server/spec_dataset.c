@@ -6,7 +6,14 @@
  * from x[0] first, and n, input size and n·input size are compared with the limits before the
  * dataset is created; generators are checked from n and their input size (fixed, `dim` or
  * image_size²); CSV text is bounded by the body size and by max_points rows, which the CSV
- * parser enforces while it reads (its allocation is therefore bounded by the body size). */
+ * parser enforces while it reads (its allocation is therefore bounded by the body size).
+ *
+ * Work before it is done: generators and teachers run while the request is parsed, so their
+ * cost is bounded too. A teacher_gaussian dataset of any teacher kind has k · d weights
+ * (max_dataset_values) and its setup computes k² kernel values of d-vectors (k² · d ≤
+ * max_teacher_work); the "teacher" generator evaluates the teacher on n samples (n × its
+ * multiply-adds per sample ≤ max_generator_work, n × its values per sample ≤
+ * max_batch_activations). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -319,6 +326,30 @@ static int parse_generator_teacher(struct spec_ctx *c, const json_t *g, struct s
     return rc;
 }
 
+/* The teacher generator runs the teacher on all n samples, on the request's thread. */
+static int check_generator_work(struct spec_ctx *c, const struct spec_dataset *sd)
+{
+    const basin_net *net = sd->teacher_arch->net;
+    size_t n = sd->gen.n, work = spec_net_forward_work(net), acts = spec_net_activations(net);
+    size_t total;
+    int rc = BASIN_OK;
+    if (basin_mul_size(n, work, &total) != BASIN_OK || total > c->lim->max_generator_work) {
+        spec_err_at(c, "n",
+                    "%zu samples × %zu multiply-adds per sample of the teacher exceed the limit "
+                    "of %zu for generating a dataset",
+                    n, work, c->lim->max_generator_work);
+        rc = BASIN_EINVAL;
+    }
+    if (basin_mul_size(n, acts, &total) != BASIN_OK || total > c->lim->max_batch_activations) {
+        spec_err_at(c, "n",
+                    "%zu samples × %zu values per sample of the teacher exceed the limit of %zu "
+                    "values evaluated at once",
+                    n, acts, c->lim->max_batch_activations);
+        rc = BASIN_EINVAL;
+    }
+    return rc;
+}
+
 static int parse_generator(struct spec_ctx *c, const json_t *v, struct spec_dataset *sd)
 {
     json_t *g = json_object_get(v, "generator");
@@ -346,6 +377,8 @@ static int parse_generator(struct spec_ctx *c, const json_t *v, struct spec_data
         rc = check_values(c, "n", sd->gen.n, generator_in_dim(&sd->gen), "inputs");
     if (sd->gen.kind == BASIN_GEN_TEACHER && rc == BASIN_OK)
         rc = parse_generator_teacher(c, g, sd);
+    if (sd->gen.kind == BASIN_GEN_TEACHER && rc == BASIN_OK)
+        rc = check_generator_work(c, sd);
     if (rc != BASIN_OK)
         goto done;
     rc = basin_data_generate(&sd->gen, &sd->data);
@@ -453,8 +486,6 @@ static int parse_teacher_matrix(struct spec_ctx *c, const json_t *t, struct spec
         spec_err(c, "must have k = %zu rows of d = %zu numbers", tg->k, tg->d);
         return BASIN_EINVAL;
     }
-    if (check_values(c, "teacher", tg->k, tg->d, "teacher weights") != BASIN_OK)
-        return BASIN_EINVAL;
     tg->matrix = basin_alloc_array(tg->k * tg->d, sizeof(double));
     if (tg->matrix == NULL) {
         c->oom = 1;
@@ -469,6 +500,27 @@ static int parse_teacher_matrix(struct spec_ctx *c, const json_t *t, struct spec
     return rc ? BASIN_EINVAL : BASIN_OK;
 }
 
+/* k · d weights (every teacher kind holds them) and k² · d setup work, before either is spent;
+ * the errors point at k, the size that enters squared. */
+static int check_teacher_size(struct spec_ctx *c, size_t k, size_t d)
+{
+    const struct limits *lim = c->lim;
+    size_t weights, work;
+    if (basin_mul_size(k, d, &weights) != BASIN_OK || weights > lim->max_dataset_values) {
+        spec_err_at(c, "k", "k × d = %zu × %zu teacher weights exceed the limit of %zu values", k,
+                    d, lim->max_dataset_values);
+        return BASIN_EINVAL;
+    }
+    if (basin_mul_size(weights, k, &work) != BASIN_OK || work > lim->max_teacher_work) {
+        spec_err_at(c, "k",
+                    "k² × d = %zu² × %zu exceeds the limit of %zu for setting up a teacher "
+                    "(its population risk pairs every two of the k teacher units)",
+                    k, d, lim->max_teacher_work);
+        return BASIN_EINVAL;
+    }
+    return BASIN_OK;
+}
+
 static int parse_teacher_gaussian(struct spec_ctx *c, const json_t *v, struct spec_dataset *sd)
 {
     const struct limits *lim = c->lim;
@@ -477,6 +529,8 @@ static int parse_teacher_gaussian(struct spec_ctx *c, const json_t *v, struct sp
     rc |= spec_get_size(c, v, "k", 1, 1, lim->max_width, 0, &tg->k);
     rc |= spec_get_size(c, v, "d", 1, 1, lim->max_input_dim, 0, &tg->d);
     rc |= spec_get_u64(c, v, "seed", 0, &tg->seed);
+    if (rc == BASIN_OK)
+        rc = check_teacher_size(c, tg->k, tg->d);
     json_t *t = json_object_get(v, "teacher");
     tg->teacher = SPEC_TEACHER_IDENTITY;
     if (t != NULL && json_is_array(t)) {

@@ -98,6 +98,14 @@ int spec_stop_parse_at(struct spec_ctx *c, const json_t *v, size_t max_steps,
 /* "certify" (spec_certify.c); v NULL gives the defaults. */
 int spec_certify_parse_at(struct spec_ctx *c, const json_t *v, struct spec_certify *out);
 
+/* The values one sample produces in net: the sum of every layer's output size (what
+ * max_activations bounds; the evaluation workspace holds a few copies of it per sample).
+ * Saturates at SIZE_MAX. */
+size_t spec_net_activations(const basin_net *net);
+/* The multiply-adds of one sample's forward pass — a dense layer's weights, a conv layer's
+ * weights times its output positions — plus one per value produced. Saturates at SIZE_MAX. */
+size_t spec_net_forward_work(const basin_net *net);
+
 /* Serialisation helpers: a finite double, or null for NaN/±inf (which JSON cannot carry). */
 json_t *spec_json_num(double v);
 json_t *spec_json_shape(size_t rank, const size_t *shape);

@@ -13,7 +13,9 @@
  *     (step −H⁻¹g by its eigen-decomposition, only while H is positive definite there), Armijo
  *     backtracking (c = 1e-4); near rounding a step that keeps F within 16ε|F| and lowers ‖∇F‖
  *     is taken instead. Accepted under certify_polish.c's rule: F did not rise beyond rounding,
- *     ‖∇F‖ fell and the result is stationary; otherwise W is left as trained.
+ *     ‖∇F‖ fell and the result is stationary; otherwise W is left as trained. Only when the
+ *     dense Hessian is allowed (n·d ≤ dense_max_params); above that the point is judged as
+ *     trained.
  *  2. Stationarity: ‖∇F‖ ≤ max(grad_tol, grad_tol_rel·‖W‖), else not_converged.
  *  3. Second order on the live directions (the coordinates of nonzero rows): all eigenvalues of
  *     that block (dense_max_params permitting; else Lanczos on exact Hessian-vector products,

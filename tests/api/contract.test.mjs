@@ -8,13 +8,14 @@
 // never stricter than the server. The run ends by checking that every operation was seen
 // answering 2xx, and that the server shuts down cleanly on SIGTERM.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { Contract, isJsonMedia, mediaType } from './oas.mjs';
-import { Server, request, requestHeadersOnly, sleep } from './server.mjs';
+import { Server, binaryPath, request, requestHeadersOnly, sleep } from './server.mjs';
 
 const contract = new Contract();
 const MAX_QUEUED_RUNS = 100;
@@ -72,9 +73,9 @@ function check(method, target, res, requestBody) {
   return out;
 }
 
-/* Request + check. opts as server.mjs request(). */
+/* Request + check. opts as server.mjs request(), plus `base` for another server than the main one. */
 async function call(method, target, opts = {}) {
-  const res = await request(server.base, method, target, opts);
+  const res = await request(opts.base || server.base, method, target, opts);
   return check(method, target, res, opts.json);
 }
 
@@ -755,6 +756,476 @@ describe('runs', () => {
     const nm = await get(`/v1/runs/${ids.bestRun}/params`, { headers: { 'If-None-Match': j.headers.get('etag') } });
     assert.equal(nm.status, 304);
     assert.equal((await get('/v1/runs/run_0000000000000000/params')).status, 404);
+  });
+});
+
+describe('analysis', () => {
+  // Independent references for the 2-4-1 and 1-4-1 ReLU nets used here: the forward pass from
+  // the documented flat layout (W1 [H][d] row-major, b1 [H], W2 [1][H], b2), the squared loss
+  // ½(f − y)² averaged over the samples, and the activation pattern (z > 0 per unit).
+  const H = 4;
+  const hidden = (p, x) => {
+    const d = x.length;
+    return Array.from({ length: H }, (_, j) => x.reduce((s, xi, i) => s + p[j * d + i] * xi, 0) + p[H * d + j]);
+  };
+  const forward = (p, x) => {
+    const d = x.length;
+    const z = hidden(p, x);
+    return z.reduce((s, zj, j) => s + p[H * d + H + j] * Math.max(0, zj), p[H * d + 2 * H]);
+  };
+  const pattern = (p, x) => hidden(p, x).map((z) => (z > 0 ? '1' : '0')).join('');
+  const risk = (p, pts) => pts.x.reduce((s, x, i) => s + 0.5 * (forward(p, x) - pts.y[i]) ** 2, 0) / pts.x.length;
+  const close = (a, b, rel = 1e-9) => Math.abs(a - b) <= rel * Math.max(1, Math.abs(a), Math.abs(b));
+  const params = async (runId) => (await get(`/v1/runs/${runId}/params`)).json.params;
+
+  const vData = { kind: 'inline', x: [[-3], [-2], [-1], [-0.5], [0.5], [1], [2], [3.5]], y: [2.9, 2.1, 0.8, 0.45, 0.6, 1.1, 1.9, 3.3] };
+  const submit = async (body) => {
+    const r = await post('/v1/experiments', body);
+    assert.equal(r.status, 202, r.text);
+    return r.json.id;
+  };
+  const finished = (id) => waitFor(`/v1/experiments/${id}`, (e) => e.status === 'finished');
+
+  before(async () => {
+    // a 1-D experiment (breakpoints), a teacher population (no samples), a 3-input net (no
+    // drawing); all small, trained while the checks on the XOR experiment run
+    ids.ex1d = await submit({
+      dataset: vData,
+      architecture: { layers: [{ type: 'dense', units: H }, { type: 'activation', kind: 'relu' }, { type: 'dense', units: 1 }] },
+      optimizer: { kind: 'gd', lr: 0.05 }, restarts: 2, max_steps: 300, seed: 5, trajectory_every: 0,
+    });
+    ids.exTeacher = await submit({
+      dataset: { kind: 'teacher_gaussian', k: 2, d: 2 },
+      architecture: { input_shape: [2], layers: [{ type: 'dense', units: 2, bias: false }, { type: 'activation', kind: 'relu' }, { type: 'sum' }] },
+      optimizer: { kind: 'gd', lr: 0.1 }, restarts: 1, max_steps: 200, trajectory_every: 0,
+    });
+    ids.ex3d = await submit({
+      dataset: { kind: 'inline', x: [[0, 0, 0], [1, 1, 1], [1, 0, 1]], y: [0.5, 1.5, 2.5] },
+      architecture: { layers: [{ type: 'dense', units: 1 }] },
+      restarts: 1, max_steps: 5, trajectory_every: 0,
+    });
+  });
+
+  it('flags each run spurious or not against the objective best, with a witness', async () => {
+    // A known spurious minimum of the same objective: every hidden unit dead (W1 = 0, b1 = −1)
+    // and the output bias at the mean target, so f is the best constant, risk ½·Var(y); a
+    // perturbation keeps the units dead, so it is a minimum, far above the trained best.
+    const pts = (await get(`/v1/datasets/${ids.dsXor}/points?limit=100`)).json;
+    const mean = pts.y.reduce((a, y) => a + y, 0) / pts.y.length;
+    const dead = [...Array(8).fill(0), ...Array(H).fill(-1), ...Array(H).fill(0.5), mean];
+    const ev = await post('/v1/evaluations', { dataset_id: ids.dsXor, architecture_id: ids.arXor, params: dead });
+    assert.equal(ev.status, 201, ev.text);
+    assert.ok(close(ev.json.risk, pts.y.reduce((a, y) => a + 0.5 * (y - mean) ** 2, 0) / pts.y.length, 1e-12));
+    assert.equal(ev.json.run.verdict_label, 'certified_minimum');
+    assert.equal(ev.json.run.spurious.flag, true);
+    ids.exDead = ev.json.experiment_id;
+    const runs = [
+      ...(await get(`/v1/experiments/${ids.exA}/runs`)).json.items,
+      ...(await get(`/v1/experiments/${ids.exDead}/runs`)).json.items,
+    ];
+    const exps = (await get('/v1/experiments?limit=1000')).json.items;
+    const same = exps.filter((e) => e.dataset_id === ids.dsXor && e.architecture_id === ids.arXor && e.loss === 'squared' && e.l2 === 0);
+    // every run of the same objective counts for the best (spurious.h), not just exA's
+    let best = Infinity;
+    for (const e of same) {
+      for (const r of (await get(`/v1/experiments/${e.id}/runs?status=finished`)).json.items) {
+        if (r.final_risk !== null) best = Math.min(best, r.final_risk);
+      }
+    }
+    assert.ok(Number.isFinite(best));
+    let flagged = 0;
+    for (const r of runs) {
+      const s = r.spurious;
+      assert.equal(r.status, 'finished');
+      const R = r.final_risk;
+      const tol = 1e-6 * Math.max(1, Math.abs(R));
+      const minimum = ['certified_minimum', 'likely_minimum'].includes(r.verdict_label) ? 1
+        : ['saddle', 'not_converged'].includes(r.verdict_label) ? 0
+          : r.verdict_label === null && r.stop_reason === 'grad_tol' ? 1 : -1;
+      assert.equal(s.best_risk, best, r.id);
+      assert.equal(s.gap, R - best, r.id);
+      assert.equal(s.tol, tol, r.id);
+      assert.equal(s.global, R <= tol, r.id);
+      assert.equal(s.basis, minimum === -1 ? null : r.verdict_label === null ? 'stationary' : 'verdict', r.id);
+      const above = R - best > tol && R > tol;
+      assert.equal(s.flag, minimum === 1 ? above : minimum === 0 ? false : null, r.id);
+      if (R - best > tol) {
+        const w = (await get(`/v1/runs/${s.witness_run_id}`)).json;
+        assert.equal(w.final_risk, best, 'the witness is a best run');
+        assert.equal(s.witness_experiment_id, w.experiment_id);
+        assert.ok(same.some((e) => e.id === w.experiment_id), 'of the same objective');
+      } else {
+        assert.equal(s.witness_run_id, null, r.id);
+      }
+      if (s.flag) flagged++;
+      const one = await get(`/v1/runs/${r.id}`);
+      assert.deepEqual(one.json.spurious, s, 'GET one and the list agree');
+    }
+    assert.ok(flagged >= 1);
+    for (const ex of [ids.exA, ids.exDead]) {
+      const mine = runs.filter((r) => r.experiment_id === ex);
+      const t = await get(`/v1/experiments/${ex}/runs?spurious=true`);
+      assert.deepEqual(t.json.items.map((r) => r.id).sort(), mine.filter((r) => r.spurious.flag === true).map((r) => r.id).sort());
+      const f = await get(`/v1/experiments/${ex}/runs?spurious=false`);
+      assert.deepEqual(f.json.items.map((r) => r.id).sort(), mine.filter((r) => r.spurious.flag === false).map((r) => r.id).sort());
+    }
+    const d = (await get(`/v1/experiments/${ids.exDead}`)).json.summary;
+    assert.equal(d.spurious_count, 1);
+    assert.equal(d.minima_count, 1);
+    assert.equal(d.spurious_share, 1);
+    assert.equal((await get(`/v1/experiments/${ids.exA}/runs?spurious=maybe`)).status, 400);
+  });
+
+  it('summarises labels, minima and the spurious share as the runs say', async () => {
+    const runs = (await get(`/v1/experiments/${ids.exA}/runs`)).json.items;
+    const s = (await get(`/v1/experiments/${ids.exA}`)).json.summary;
+    const labels = { certified_minimum: 0, likely_minimum: 0, saddle: 0, not_converged: 0, none: 0, other: 0 };
+    for (const r of runs) labels[r.verdict_label ?? 'none']++;
+    assert.deepEqual(s.label_counts, labels);
+    const verdicts = {};
+    for (const r of runs) if (r.verdict_label) verdicts[r.verdict_label] = (verdicts[r.verdict_label] || 0) + 1;
+    assert.deepEqual(s.verdicts, verdicts);
+    assert.equal(s.minima_count, runs.filter((r) => ['certified_minimum', 'likely_minimum'].includes(r.verdict_label)).length);
+    const spur = runs.filter((r) => r.spurious.flag === true).length;
+    assert.equal(s.spurious_count, spur);
+    assert.equal(s.spurious_share, spur / runs.length);
+    assert.ok(s.spurious_share_ci[0] <= s.spurious_share && s.spurious_share <= s.spurious_share_ci[1]);
+    // Wilson 95% for k of n, by hand
+    const n = runs.length, p = spur / n, z = 1.959963984540054;
+    const centre = (p + (z * z) / (2 * n)) / (1 + (z * z) / n);
+    const half = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / (1 + (z * z) / n);
+    assert.ok(close(s.spurious_share_ci[0], Math.max(0, centre - half), 1e-12));
+    assert.ok(close(s.spurious_share_ci[1], Math.min(1, centre + half), 1e-12));
+    assert.equal(s.spurious_tol, 1e-6);
+    assert.equal(s.objective_best.risk, runs[0].spurious.best_risk);
+    const exps = (await get('/v1/experiments?limit=1000')).json.items;
+    assert.equal(s.objective_experiments,
+      exps.filter((e) => e.dataset_id === ids.dsXor && e.architecture_id === ids.arXor && e.loss === 'squared' && e.l2 === 0).length);
+    const item = exps.find((e) => e.id === ids.exA);
+    assert.deepEqual({ ...item.summary, stop_reasons: s.stop_reasons, verdicts: s.verdicts }, s, 'a list item has the same summary');
+  });
+
+  it('stores each verdict with the numbers of the judged point', async () => {
+    const runs = (await get(`/v1/experiments/${ids.exA}/runs`)).json.items;
+    let judged = 0;
+    for (const r of runs.filter((x) => x.verdict !== null)) {
+      judged++;
+      const v = r.verdict;
+      assert.equal(v.label, r.verdict_label);
+      assert.equal(v.risk, r.final_risk, 'the stored end point is the judged one');
+      assert.equal(v.grad_norm, r.grad_norm);
+      assert.equal(v.dim, 17);
+      assert.equal(v.n_samples, 40);
+      // the region certificate's groups partition the samples
+      if (v.region.ran) {
+        const seen = v.region.groups.flatMap((g) => g.indices).sort((a, b) => a - b);
+        assert.deepEqual(seen, Array.from({ length: 40 }, (_, i) => i));
+        assert.equal(v.region.groups.reduce((a, g) => a + g.n_samples, 0), 40);
+        assert.equal(v.region.n_groups, v.region.groups.length);
+      }
+      if (v.descent) assert.equal(v.descent.direction.length, 17);
+      // the risk at the judged point, recomputed from the stored end point
+      const pts = (await get(`/v1/datasets/${ids.dsXor}/points?limit=100`)).json;
+      assert.ok(close(risk(await params(r.id), pts), r.final_risk, 1e-9), r.id);
+    }
+    assert.ok(judged > 0, 'certify is on by default');
+  });
+
+  it('judges a teacher population from the closed form', async () => {
+    await finished(ids.exTeacher);
+    const [r] = (await get(`/v1/experiments/${ids.exTeacher}/runs`)).json.items;
+    assert.ok(r.verdict, r.error);
+    assert.ok(['closed_form_hessian', 'stationarity'].includes(r.verdict.decided_by));
+    assert.equal(r.verdict.closed_form.students, 2);
+    assert.equal(r.verdict.closed_form.teachers, 2);
+    assert.equal(r.verdict.n_samples, 0);
+    const b = await get(`/v1/experiments/${ids.exTeacher}/basins`);
+    assert.equal(b.status, 422, 'a population has no samples to cluster on');
+    const c = await get(`/v1/compare?a=${r.id}&b=${r.id}`);
+    assert.equal(c.status, 422);
+    const f = await get(`/v1/runs/${r.id}/function?nx=3&ny=2`);
+    assert.equal(f.status, 200);
+    assert.deepEqual(f.json.range, [[-3, 3], [-3, 3]]);
+    assert.deepEqual(f.json.data, { x0: [], x1: [], y: [], truncated: false });
+    // the student computes relu(w1·x) + relu(w2·x)
+    const w = await params(r.id);
+    const g = (x0, x1) => Math.max(0, w[0] * x0 + w[1] * x1) + Math.max(0, w[2] * x0 + w[3] * x1);
+    f.json.values.forEach((row, i) => row.forEach((v, j) => assert.ok(close(v, g(f.json.x0[j], f.json.x1[i]), 1e-12))));
+  });
+
+  it('clusters the finished runs into basins', async () => {
+    const runs = (await get(`/v1/experiments/${ids.exA}/runs`)).json.items;
+    const b = await get(`/v1/experiments/${ids.exA}/basins?risk_tol=1e-6&func_tol=1e-3`);
+    assert.equal(b.status, 200);
+    const page = b.json;
+    assert.equal(page.total_runs, 4);
+    assert.equal(page.finished_runs, 4);
+    assert.equal(page.clustered_runs + page.skipped_runs, 4);
+    assert.equal(page.basin_count, page.basins.length);
+    assert.equal(page.best_risk, runs[0].spurious.best_risk);
+    const members = page.basins.flatMap((x) => x.member_run_ids).sort();
+    assert.deepEqual(members, runs.map((r) => r.id).sort(), 'every run in exactly one basin');
+    const byId = Object.fromEntries(runs.map((r) => [r.id, r]));
+    let prev = -Infinity;
+    for (const [i, x] of page.basins.entries()) {
+      assert.equal(x.index, i);
+      assert.equal(x.count, x.member_run_ids.length);
+      assert.equal(x.share, x.count / page.finished_runs);
+      const rep = byId[x.representative_run_id];
+      assert.ok(x.member_run_ids.includes(rep.id));
+      assert.equal(x.final_risk, rep.final_risk);
+      assert.ok(x.final_risk >= prev, 'lowest risk first');
+      prev = x.final_risk;
+      // the representative is the lowest-risk member, and every member is within risk_tol
+      for (const m of x.member_run_ids) {
+        assert.ok(byId[m].final_risk >= rep.final_risk);
+        assert.ok(Math.abs(byId[m].final_risk - rep.final_risk) <= 1e-6 * Math.max(1, Math.abs(rep.final_risk)) + 1e-15);
+      }
+      const R = x.final_risk, tol = page.tol_rel * Math.max(1, Math.abs(R));
+      assert.equal(x.tol, tol);
+      assert.equal(x.gap, R - page.best_risk);
+      assert.equal(x.spurious, R - page.best_risk > tol && R > tol);
+      const labels = { certified_minimum: 0, likely_minimum: 0, saddle: 0, not_converged: 0, none: 0, other: 0 };
+      for (const m of x.member_run_ids) labels[byId[m].verdict_label ?? 'none']++;
+      assert.deepEqual(x.label_counts, labels);
+    }
+    // the loosest tolerances put every run into one basin, represented by the best run
+    const one = await get(`/v1/experiments/${ids.exA}/basins?risk_tol=1&func_tol=1000`);
+    assert.equal(one.json.basin_count, 1);
+    assert.equal(one.json.basins[0].count, 4);
+    assert.equal(one.json.basins[0].final_risk, Math.min(...runs.map((r) => r.final_risk)));
+    assert.equal(one.json.basins[0].share, 1);
+  });
+
+  it('caches, pages and refuses bad basin queries', async () => {
+    const q = `/v1/experiments/${ids.exA}/basins?risk_tol=2e-6`;
+    const first = await get(q);
+    assert.equal(first.headers.get('x-basins-cache'), 'miss');
+    const again = await get(q);
+    assert.equal(again.headers.get('x-basins-cache'), 'hit');
+    assert.deepEqual(again.json, first.json);
+    if (first.json.basin_count > 1) {
+      const p1 = await get(`${q}&limit=1`);
+      assert.equal(p1.json.basins.length, 1);
+      assert.equal(p1.json.next_cursor, 'b1');
+      const link = p1.headers.get('link').match(/^<([^>]+)>/)[1];
+      const p2 = await get(link);
+      assert.deepEqual(p2.json.basins[0], first.json.basins[1]);
+    }
+    const nm = await get(q, { headers: { 'If-None-Match': first.headers.get('etag') } });
+    assert.equal(nm.status, 304);
+    for (const bad of ['risk_tol=2', 'risk_tol=x', 'func_tol=-1', 'limit=0', 'cursor=zzz', 'cursor=b99']) {
+      assert.equal((await get(`/v1/experiments/${ids.exA}/basins?${bad}`)).status, 400, bad);
+    }
+    assert.equal((await get('/v1/experiments/ex_0000000000000000/basins')).status, 404);
+  });
+
+  it('lists the members of one basin, paged', async () => {
+    const basins = (await get(`/v1/experiments/${ids.exA}/basins?risk_tol=1&func_tol=1000`)).json.basins;
+    const all = await get(`/v1/experiments/${ids.exA}/basins/0/members?risk_tol=1&func_tol=1000`);
+    assert.equal(all.status, 200);
+    assert.equal(all.json.members_total, 4);
+    assert.deepEqual(all.json.items.map((m) => m.run_id), basins[0].member_run_ids);
+    assert.deepEqual(all.json.items.map((m) => m.index), [0, 1, 2, 3], 'by restart index');
+    for (const m of all.json.items) {
+      const r = (await get(`/v1/runs/${m.run_id}`)).json;
+      assert.equal(m.final_risk, r.final_risk);
+      assert.equal(m.verdict_label, r.verdict_label);
+    }
+    const p1 = await get(`/v1/experiments/${ids.exA}/basins/0/members?risk_tol=1&func_tol=1000&limit=3`);
+    assert.equal(p1.json.next_cursor, 'm3');
+    const p2 = await get(p1.headers.get('link').match(/^<([^>]+)>/)[1]);
+    assert.deepEqual(p2.json.items, all.json.items.slice(3));
+    assert.equal(p2.json.next_cursor, null);
+    assert.equal((await get(`/v1/experiments/${ids.exA}/basins/1/members?risk_tol=1&func_tol=1000`)).status, 404);
+    assert.equal((await get(`/v1/experiments/${ids.exA}/basins/x/members`)).status, 404);
+    assert.equal((await get(`/v1/experiments/${ids.exA}/basins/0/members?cursor=m0`)).status, 400);
+  });
+
+  it('compares two end points; the numbers agree with a forward pass of their params', async () => {
+    const runs = (await get(`/v1/experiments/${ids.exA}/runs?order=final_risk`)).json.items;
+    const [a, b] = [runs[0], runs.at(-1)];
+    const [pa, pb] = [await params(a.id), await params(b.id)];
+    const pts = (await get(`/v1/datasets/${ids.dsXor}/points?limit=100`)).json;
+    const c = await get(`/v1/compare?a=${a.id}&b=${b.id}&grid=5`);
+    assert.equal(c.status, 200, c.text);
+    const cmp = c.json;
+    assert.equal(cmp.a, a.id);
+    assert.equal(cmp.grid, 5);
+    assert.ok(close(cmp.risk_a, risk(pa, pts), 1e-9));
+    assert.ok(close(cmp.risk_b, risk(pb, pts), 1e-9));
+    assert.ok(close(cmp.risk_diff, cmp.risk_b - cmp.risk_a, 1e-12));
+    const fa = pts.x.map((x) => forward(pa, x)), fb = pts.x.map((x) => forward(pb, x));
+    const rms = (v) => Math.sqrt(v.reduce((s, t) => s + t * t, 0) / v.length);
+    assert.ok(close(cmp.function_distance, rms(fa.map((v, i) => v - fb[i])), 1e-9));
+    assert.ok(close(cmp.output_rms, rms(fa), 1e-9));
+    assert.deepEqual(cmp.path.t, [0, 0.25, 0.5, 0.75, 1]);
+    cmp.path.t.forEach((t, k) => {
+      const mid = pa.map((v, i) => (1 - t) * v + t * pb[i]);
+      assert.ok(close(cmp.path.unaligned[k], risk(mid, pts), 1e-9), `unaligned path at t=${t}`);
+    });
+    // alignment and normalisation keep the function, so the aligned path has the same ends
+    assert.ok(close(cmp.path.aligned[0], cmp.risk_a, 1e-9));
+    assert.ok(close(cmp.path.aligned.at(-1), cmp.risk_b, 1e-9));
+    assert.ok(close(cmp.barrier.unaligned, Math.max(...cmp.path.unaligned) - Math.max(cmp.risk_a, cmp.risk_b), 1e-9));
+    assert.ok(close(cmp.barrier.aligned, Math.max(...cmp.path.aligned) - Math.max(cmp.risk_a, cmp.risk_b), 1e-9));
+    // patterns are compared after b is aligned (permuted), so only their count is checked here
+    assert.equal(cmp.pattern_agreement.pattern_units, H);
+    // a run against itself (b is normalised and aligned first: equal up to rounding)
+    const self = (await get(`/v1/compare?a=${a.id}&b=${a.id}&unaligned=false`)).json;
+    assert.ok(self.function_distance <= 1e-12 * self.output_rms, `${self.function_distance}`);
+    assert.ok(Math.abs(self.risk_diff) <= 1e-12, `${self.risk_diff}`);
+    assert.ok(self.param_distance.aligned <= 1e-12, `${self.param_distance.aligned}`);
+    assert.equal(self.pattern_agreement.units, 1);
+    assert.equal(self.pattern_agreement.samples, 1);
+    assert.equal(self.path.unaligned, null);
+    assert.equal(self.barrier.unaligned, null);
+  });
+
+  it('refuses comparisons it cannot make', async () => {
+    await finished(ids.ex1d);
+    const [r1] = (await get(`/v1/experiments/${ids.ex1d}/runs`)).json.items;
+    const a = ids.bestRun;
+    const other = await get(`/v1/compare?a=${a}&b=${r1.id}`);
+    assert.equal(other.status, 422, 'another dataset');
+    assert.match(other.json.detail, /query parameter 'b'/);
+    for (const q of [`a=${a}`, `b=${a}`, `a=${a}&b=ds_0000000000000000`, `a=${a}&b=${a}&grid=1`, `a=${a}&b=${a}&grid=202`, `a=${a}&b=${a}&unaligned=yes`]) {
+      assert.equal((await get(`/v1/compare?${q}`)).status, 400, q);
+    }
+    assert.equal((await get(`/v1/compare?a=${a}&b=run_0000000000000000`)).status, 404);
+  });
+
+  it('draws the 2-D function of an end point with its activation regions', async () => {
+    const p = await params(ids.bestRun);
+    const pts = (await get(`/v1/datasets/${ids.dsXor}/points?limit=100`)).json;
+    const f = await get(`/v1/runs/${ids.bestRun}/function?nx=7&ny=5`);
+    assert.equal(f.status, 200, f.text);
+    const fn = f.json;
+    assert.equal(fn.input_dim, 2);
+    assert.equal(fn.value_kind, 'output');
+    assert.equal(fn.x0.length, 7);
+    assert.equal(fn.values.length, 5);
+    // the grid spans the data widened by 10% of its span on each side
+    for (const [axis, grid] of [[0, fn.x0], [1, fn.x1]]) {
+      const v = pts.x.map((x) => x[axis]);
+      const lo = Math.min(...v), hi = Math.max(...v), pad = 0.1 * (hi - lo);
+      assert.ok(close(grid[0], lo - pad, 1e-12) && close(grid.at(-1), hi + pad, 1e-12));
+      assert.ok(close(fn.range[axis][0], lo - pad, 1e-12));
+    }
+    const seen = new Map();
+    fn.values.forEach((row, r) => row.forEach((v, c) => {
+      const x = [fn.x0[c], fn.x1[r]];
+      assert.ok(close(v, forward(p, x), 1e-12), `f(${x})`);
+      // same region id ⇔ same activation pattern
+      const pat = pattern(p, x), id = fn.region_ids[r][c];
+      if (seen.has(id)) assert.equal(seen.get(id), pat);
+      seen.set(id, pat);
+    }));
+    assert.equal(new Set(seen.values()).size, seen.size);
+    assert.equal(fn.regions, seen.size);
+    assert.deepEqual(fn.data.x0, pts.x.map((x) => x[0]));
+    assert.deepEqual(fn.data.y, pts.y);
+    for (const q of ['nx=1', 'nx=401', 'ny=0', 'nx=abc']) {
+      assert.equal((await get(`/v1/runs/${ids.bestRun}/function?${q}`)).status, 400, q);
+    }
+    assert.equal((await get('/v1/runs/run_0000000000000000/function')).status, 404);
+  });
+
+  it('draws the 1-D function with every breakpoint of the net', async () => {
+    await finished(ids.ex1d);
+    const runs = (await get(`/v1/experiments/${ids.ex1d}/runs`)).json.items;
+    for (const r of runs) {
+      const p = await params(r.id);
+      const fn = (await get(`/v1/runs/${r.id}/function?nx=50`)).json;
+      assert.equal(fn.input_dim, 1);
+      assert.equal(fn.ny, 1);
+      fn.x.forEach((x, k) => assert.ok(close(fn.y[k], forward(p, [x]), 1e-12)));
+      const [lo, hi] = fn.range[0];
+      assert.ok(close(lo, -3 - 0.65, 1e-12) && close(hi, 3.5 + 0.65, 1e-12));
+      // unit j switches at x = −b_j / w_j
+      const kinks = [...new Set(Array.from({ length: H }, (_, j) => -p[H + j] / p[j])
+        .filter((x) => Number.isFinite(x) && x > lo && x < hi))].sort((a, b) => a - b);
+      assert.equal(fn.breakpoints_complete, true);
+      assert.equal(fn.breakpoints.length, kinks.length, `${fn.breakpoints} vs ${kinks}`);
+      fn.breakpoints.forEach((x, k) => assert.ok(Math.abs(x - kinks[k]) <= fn.bisection_tol, `${x} vs ${kinks[k]}`));
+      assert.deepEqual(fn.data, { x: vData.x.map((x) => x[0]), y: vData.y, truncated: false });
+    }
+  });
+
+  it('409 without an end point, 422 for inputs it cannot draw', async () => {
+    await finished(ids.ex3d);
+    const [r3] = (await get(`/v1/experiments/${ids.ex3d}/runs`)).json.items;
+    const f3 = await get(`/v1/runs/${r3.id}/function`);
+    assert.equal(f3.status, 422, f3.text);
+    const id = await submit({ dataset_id: ids.dsXor, architecture_id: ids.arXor, restarts: 2, max_steps: 5000000, trajectory_every: 0 });
+    assert.equal((await post(`/v1/experiments/${id}/cancel`)).status, 200);
+    await waitFor(`/v1/experiments/${id}`, (e) => e.progress.running === 0 && e.progress.queued === 0);
+    const none = (await get(`/v1/experiments/${id}/runs`)).json.items.find((x) => !x.has_params);
+    assert.ok(none, 'a run cancelled before it trained');
+    assert.equal((await get(`/v1/runs/${none.id}/function`)).status, 409);
+    assert.equal((await get(`/v1/compare?a=${ids.bestRun}&b=${none.id}`)).status, 409);
+    assert.equal(none.spurious.flag, null, 'an unfinished run is not judged');
+    assert.equal(none.spurious.tol, null);
+    assert.equal((await del(`/v1/experiments/${id}`)).status, 204);
+  });
+});
+
+describe('authentication and rate limits', () => {
+  const onPg = /^postgres(ql)?:\/\//.test(process.env.BASINLAB_TEST_STORE || '');
+  let authed, limited;
+  const token = (scope) => {
+    const out = execFileSync(binaryPath(), ['token', 'create', '--scope', scope, '--db', authed.store], { encoding: 'utf8' });
+    return out.trim().split(/\s+/).find((w) => w.startsWith('blt_'));
+  };
+
+  before(async () => {
+    if (!onPg) authed = await Server.start(['--auth', 'tokens']);
+    limited = await Server.start(['--rate-limit', '1:3']);
+  });
+  after(async () => {
+    for (const s of [authed, limited]) {
+      if (s) assert.deepEqual(await s.stop(), { code: 0, signal: null }, s.stderr.slice(-2000));
+    }
+  });
+
+  it('401 without a valid token, 403 for too small a scope; public routes stay public', { skip: onPg && 'PostgreSQL keeps no API tokens' }, async () => {
+    const at = (method, target, opts = {}) => call(method, target, { ...opts, base: authed.base });
+    const read = token('read'), write = token('write');
+    assert.match(read, /^blt_/);
+    const none = await at('GET', '/v1/limits');
+    assert.equal(none.status, 401);
+    assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="basinlab"');
+    const bad = await at('GET', '/v1/limits', { headers: { Authorization: 'Bearer blt_nope' } });
+    assert.equal(bad.status, 401);
+    assert.match(bad.headers.get('www-authenticate'), /error="invalid_token"/);
+    const r = await at('GET', '/v1/limits', { headers: { Authorization: `Bearer ${read}` } });
+    assert.equal(r.status, 200);
+    const body = { kind: 'inline', x: [[0], [1]], y: [0, 1] };
+    const denied = await at('POST', '/v1/datasets', { json: body, headers: { Authorization: `Bearer ${read}` } });
+    assert.equal(denied.status, 403);
+    assert.match(denied.headers.get('www-authenticate'), /error="insufficient_scope"/);
+    const ok = await at('POST', '/v1/datasets', { json: body, headers: { Authorization: `Bearer ${write}` } });
+    assert.equal(ok.status, 201);
+    const del403 = await at('DELETE', `/v1/datasets/${ok.json.id}`, { headers: { Authorization: `Bearer ${read}` } });
+    assert.equal(del403.status, 403);
+    assert.equal((await at('GET', `/v1/experiments/${'ex_0000000000000000'}/basins`)).status, 401);
+    assert.equal((await at('GET', '/v1/compare?a=x&b=y')).status, 401);
+    assert.equal((await at('GET', '/metrics')).status, 401);
+    for (const target of ['/healthz', '/readyz', '/openapi.yaml']) {
+      assert.equal((await at('GET', target)).status, 200, target);
+    }
+    assert.equal((await at('GET', '/v1/nothing/here')).status, 404, 'routing comes first');
+    assert.equal((await at('PUT', '/v1/datasets', { json: {} })).status, 405);
+  });
+
+  it('429 with Retry-After beyond the per-client rate', async () => {
+    const lim = await call('GET', '/v1/limits', { base: limited.base });
+    assert.equal(lim.status, 200);
+    assert.deepEqual(lim.json.rate_limit, { requests_per_second: 1, burst: 3 });
+    const statuses = [];
+    for (let i = 0; i < 6; i++) statuses.push((await call('GET', '/healthz', { base: limited.base })).status);
+    assert.ok(statuses.includes(429), `${statuses}`);
+    assert.equal(statuses.filter((s) => s === 200).length <= 3, true, `${statuses}`);
   });
 });
 

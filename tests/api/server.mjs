@@ -36,9 +36,11 @@ export class Server {
   /* extraArgs: more `serve` flags, e.g. ['--max-queued-runs', '100']. */
   static async start(extraArgs = []) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'basinlab-api-'));
-    const args = ['serve', '--port', '0', '--db', storeLocation(dir), '--workers', '1', ...extraArgs];
+    const store = storeLocation(dir);
+    const args = ['serve', '--port', '0', '--db', store, '--workers', '1', ...extraArgs];
     const child = spawn(binaryPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const server = new Server(child, dir);
+    server.store = store; // for `basinlab token create --db`
     child.stderr.on('data', (d) => {
       server.stderr += d.toString();
     });
@@ -72,6 +74,7 @@ export class Server {
     this.dir = dir;
     this.stderr = '';
     this.base = '';
+    this.store = '';
   }
 
   /* SIGTERM, then the exit status ({code, signal}); SIGKILL after STOP_TIMEOUT_MS. */
