@@ -390,10 +390,20 @@ static struct store_experiment *experiment(struct fx *f, const char *id)
     return e;
 }
 
+/* Sanitizer builds (TSan slows training ~10x) stretch the completion waits by
+ * BASINLAB_TEST_TIME_SCALE; the latency bounds the tests assert (cancel, drain) are not scaled. */
+static double time_scale(void)
+{
+    const char *v = getenv("BASINLAB_TEST_TIME_SCALE");
+    double k = v ? strtod(v, NULL) : 1.0;
+    return k >= 1.0 ? k : 1.0;
+}
+
 static enum store_exp_status wait_status(struct fx *f, const char *id, enum store_exp_status want,
                                          double timeout_s)
 {
     double t0 = now_s();
+    timeout_s *= time_scale();
     enum store_exp_status s;
     for (;;) {
         struct store_experiment *e = experiment(f, id);
