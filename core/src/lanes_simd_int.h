@@ -119,21 +119,28 @@ SIMD_ATTR ALWAYS_INLINE void SIMD_NAME(vblock_loss)(const plan *pl, const bufs *
     }
 }
 
-/* Weight-gradient tile jn × in_n over the block's S samples, as wgrad_tile. */
+/* Weight-gradient tile jn × in_n over the block's S samples, as wgrad_tile; with_bias: also the
+ * bias entries of the tile's rows (bgrad: one add per sample in order), fused here because
+ * their S-long add chains would otherwise run one row at a time. */
 SIMD_ATTR ALWAYS_INLINE void SIMD_NAME(vwgrad_tile)(const stage *st, const size_t jn,
                                                     const size_t in_n, size_t S, size_t j0,
-                                                    size_t i0, int scalar_in, const double *a,
-                                                    const double *d, double *G)
+                                                    size_t i0, int scalar_in, int with_bias,
+                                                    const double *a, const double *d, double *G)
 {
-    V g[VTJ][VTI];
+    V g[VTJ][VTI], gb[VTJ];
     const size_t in = st->in, out = st->out;
-    for (size_t jj = 0; jj < jn; jj++)
+    for (size_t jj = 0; jj < jn; jj++) {
         for (size_t ii = 0; ii < in_n; ii++)
             g[jj][ii] = V_LOAD(G + (st->w_off + (j0 + jj) * in + i0 + ii) * 8);
+        gb[jj] = with_bias ? V_LOAD(G + (st->b_off + j0 + jj) * 8) : V_ZERO;
+    }
     for (size_t s = 0; s < S; s++) {
         V dv[VTJ];
-        for (size_t jj = 0; jj < jn; jj++)
+        for (size_t jj = 0; jj < jn; jj++) {
             dv[jj] = V_LOAD(d + (s * out + j0 + jj) * 8);
+            if (with_bias)
+                gb[jj] = V_ADD(gb[jj], dv[jj]);
+        }
         for (size_t ii = 0; ii < in_n; ii++) {
             const V av =
                 scalar_in ? V_SET1(a[s * in + i0 + ii]) : V_LOAD(a + (s * in + i0 + ii) * 8);
@@ -141,12 +148,15 @@ SIMD_ATTR ALWAYS_INLINE void SIMD_NAME(vwgrad_tile)(const stage *st, const size_
                 g[jj][ii] = V_FMA(dv[jj], av, g[jj][ii]);
         }
     }
-    for (size_t jj = 0; jj < jn; jj++)
+    for (size_t jj = 0; jj < jn; jj++) {
         for (size_t ii = 0; ii < in_n; ii++)
             V_STORE(G + (st->w_off + (j0 + jj) * in + i0 + ii) * 8, g[jj][ii]);
+        if (with_bias)
+            V_STORE(G + (st->b_off + j0 + jj) * 8, gb[jj]);
+    }
 }
 
-/* Tiles over the inputs of output rows j0..j0+jn. */
+/* Tiles over the inputs of output rows j0..j0+jn; the first also takes the rows' biases. */
 SIMD_ATTR ALWAYS_INLINE void SIMD_NAME(vwgrad_row)(const stage *st, const size_t jn, size_t S,
                                                    size_t j0, int scalar_in, const double *a,
                                                    const double *d, double *G)
@@ -154,18 +164,19 @@ SIMD_ATTR ALWAYS_INLINE void SIMD_NAME(vwgrad_row)(const stage *st, const size_t
     const size_t in = st->in;
     size_t i0 = 0;
     for (; i0 + VTI <= in; i0 += VTI)
-        SIMD_NAME(vwgrad_tile)(st, jn, VTI, S, j0, i0, scalar_in, a, d, G);
+        SIMD_NAME(vwgrad_tile)(st, jn, VTI, S, j0, i0, scalar_in, i0 == 0 && st->has_bias, a, d, G);
+    const int wb = i0 == 0 && st->has_bias;
     switch (in - i0) {
     case 0:
         break;
     case 1:
-        SIMD_NAME(vwgrad_tile)(st, jn, 1, S, j0, i0, scalar_in, a, d, G);
+        SIMD_NAME(vwgrad_tile)(st, jn, 1, S, j0, i0, scalar_in, wb, a, d, G);
         break;
     case 2:
-        SIMD_NAME(vwgrad_tile)(st, jn, 2, S, j0, i0, scalar_in, a, d, G);
+        SIMD_NAME(vwgrad_tile)(st, jn, 2, S, j0, i0, scalar_in, wb, a, d, G);
         break;
     default:
-        SIMD_NAME(vwgrad_tile)(st, jn, in - i0, S, j0, i0, scalar_in, a, d, G);
+        SIMD_NAME(vwgrad_tile)(st, jn, in - i0, S, j0, i0, scalar_in, wb, a, d, G);
         break;
     }
 }
@@ -174,14 +185,6 @@ SIMD_ATTR ALWAYS_INLINE void SIMD_NAME(vwgrad)(const stage *st, size_t S, int sc
                                                const double *a, const double *d, double *G)
 {
     const size_t out = st->out;
-    if (st->has_bias)
-        for (size_t j = 0; j < out; j++) {
-            double *gb = G + (st->b_off + j) * 8;
-            V g = V_LOAD(gb);
-            for (size_t s = 0; s < S; s++)
-                g = V_ADD(g, V_LOAD(d + (s * out + j) * 8));
-            V_STORE(gb, g);
-        }
     size_t j0 = 0;
     for (; j0 + VTJ <= out; j0 += VTJ)
         SIMD_NAME(vwgrad_row)(st, VTJ, S, j0, scalar_in, a, d, G);

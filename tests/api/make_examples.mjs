@@ -103,6 +103,26 @@ try {
   await record('get_run_trajectory', 'Its trajectory, downsampled to at most 4 points.', 'GET',
     `/v1/runs/${best}/trajectory?max_points=4`);
   await record('get_run_params', 'Its end point in the PyTorch state_dict layout.', 'GET', `/v1/runs/${best}/params`);
+  const basins = await record('list_basins', 'The two lowest basins of the experiment, each with its spurious flag.', 'GET',
+    `${expPath}/basins?limit=2`);
+  await record('list_basin_members', 'The runs of its lowest basin.', 'GET', `${expPath}/basins/0/members?limit=5`);
+  const worst = basins.body.basins.at(-1).representative_run_id;
+  await record('compare_runs', 'The best run against another: risks, function distance and the path between them.',
+    'GET', `/v1/compare?a=${best}&b=${worst}&grid=5`);
+  await record('get_run_function', 'The function the best run computes, on a 5 × 3 grid with its activation regions.',
+    'GET', `/v1/runs/${best}/function?nx=5&ny=3`);
+  // every hidden unit dead and the output at the mean target: a certified, spurious minimum
+  const points = JSON.parse((await request(server.base, 'GET', `/v1/datasets/${ds.body.id}/points?limit=100`)).text);
+  const mean = points.y.reduce((a, y) => a + y, 0) / points.y.length;
+  await record('create_evaluation', 'A given point judged and stored: a certified minimum that is spurious.', 'POST',
+    '/v1/evaluations', {
+      json: {
+        dataset_id: ds.body.id,
+        architecture_id: ar.body.id,
+        params: [0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, 0.5, 0.5, 0.5, 0.5, mean],
+        certify: { probes: 0 },
+      },
+    });
   await record('delete_dataset_in_use', 'A dataset an experiment uses cannot be deleted (409).', 'DELETE',
     `/v1/datasets/${ds.body.id}`);
   await record('get_limits', 'The published limits.', 'GET', '/v1/limits');

@@ -130,6 +130,35 @@ describe('the document matches server/routes.c', () => {
   });
 });
 
+describe('the document matches the access policy of server/auth.c', () => {
+  const routes = routeTable();
+  const text = readFileSync(path.join(SOURCE_DIR, 'server', 'auth.c'), 'utf8');
+  const table = text.match(/public_patterns\[\]\s*=\s*\{([\s\S]*?)\};/);
+  const isPublic = new Set([...(table?.[1] || '').matchAll(/"([^"]+)"/g)].map((m) => m[1]));
+
+  it('finds the public routes', () => {
+    assert.ok(isPublic.has('/healthz') && isPublic.has('/js/{file}'), [...isPublic].join(' '));
+  });
+
+  it('lists 401/403 exactly where a token is needed, and 429 everywhere', () => {
+    for (const r of routes) {
+      const op = doc.paths[r.path][r.method.toLowerCase()];
+      const name = `${r.method} ${r.path}`;
+      const has = (status) => Object.hasOwn(op.responses, String(status));
+      assert.ok(has(429), `${name}: the rate limit applies to every route`);
+      if (isPublic.has(r.path)) {
+        assert.deepEqual(op.security, [], `${name} is public`);
+        assert.ok(!has(401) && !has(403), `${name}: public routes never ask for a token`);
+        continue;
+      }
+      assert.equal(op.security, undefined, `${name}: the document's bearerAuth applies`);
+      assert.ok(has(401), `${name}: needs a token under --auth tokens`);
+      assert.equal(has(403), r.method !== 'GET', `${name}: only writes need the write scope`);
+      assert.ok(has(503), `${name}: the token check can find the store busy`);
+    }
+  });
+});
+
 describe('the schemas are as strict as the server', () => {
   const accepts = (name, value) => contract.violations(contract.schema(name), value) === null;
   const xorArch = {
@@ -199,6 +228,35 @@ describe('the schemas are as strict as the server', () => {
     assert.ok(!accepts('DatasetCreate', { kind: 'parquet' }));
   });
 
+  it('refuses certify options the parser refuses', () => {
+    const base = { dataset_id: 'ds_0123456789abcdef', architecture_id: 'ar_0123456789abcdef' };
+    assert.ok(accepts('ExperimentCreate', { ...base, certify: { probes: 4, radii: [0.1], spurious_tol: 0 } }));
+    assert.ok(!accepts('ExperimentCreate', { ...base, certify: { probe_radii: [0.1], radii: [0.1] } }), 'radii twice');
+    assert.ok(!accepts('ExperimentCreate', { ...base, certify: { probes: 65 } }));
+    assert.ok(!accepts('ExperimentCreate', { ...base, certify: { tolerance: 1 } }), 'unknown field');
+    assert.ok(!accepts('ExperimentCreate', { ...base, certify: { grad_tol: -1 } }));
+  });
+
+  it('holds the analysis answers to their invariants', () => {
+    const rid = 'run_0123456789abcdef', eid = 'ex_0123456789abcdef';
+    const flag = { flag: false, basis: 'verdict', global: false, witness_run_id: null, witness_experiment_id: null, gap: 0, best_risk: 0.1, tol: 1e-6 };
+    assert.ok(accepts('Spurious', flag));
+    assert.ok(!accepts('Spurious', { ...flag, flag: true }), 'a spurious run names its witness');
+    assert.ok(accepts('Spurious', { ...flag, flag: true, witness_run_id: rid, witness_experiment_id: eid, gap: 0.2 }));
+    assert.ok(!accepts('Spurious', { ...flag, basis: null }), 'a flag needs a basis');
+    assert.ok(accepts('Spurious', { ...flag, flag: null, basis: null, gap: null, tol: null }));
+    assert.ok(!accepts('Spurious', { ...flag, basis: 'guess' }));
+    assert.ok(!accepts('Spurious', { ...flag, extra: 1 }));
+    const fn1 = { run_id: rid, input_dim: 1, nx: 2, ny: 1, value_kind: 'output', x: [0, 1], y: [1, null], breakpoints: [], breakpoints_complete: true, bisection_tol: 1e-9, range: [[0, 1]], data: { x: [], y: [], truncated: false } };
+    assert.ok(accepts('RunFunction', fn1));
+    assert.ok(!accepts('RunFunction', { ...fn1, ny: 2 }), '1-D has ny 1');
+    assert.ok(!accepts('RunFunction', { ...fn1, input_dim: 2 }), '2-D has other fields');
+    assert.ok(!accepts('RunFunction', { ...fn1, value_kind: 'probability' }));
+    assert.ok(!accepts('WilsonInterval', [0.2]));
+    assert.ok(!accepts('WilsonInterval', [0.2, 1.1]));
+    assert.ok(!accepts('LabelCounts', { certified_minimum: 1 }), 'every label is counted');
+  });
+
   it('describes problems as RFC 9457 bodies with JSON Pointers', () => {
     const p = { type: 'about:blank', title: 'Unprocessable Content', status: 422, detail: 'x', instance: '/v1/datasets' };
     assert.ok(!accepts('Problem422', p), '422 needs errors');
@@ -208,6 +266,10 @@ describe('the schemas are as strict as the server', () => {
     assert.ok(!accepts('Problem422', { ...p, errors: [{ pointer: 'layers', message: 'x' }] }), 'not a pointer');
     assert.ok(!accepts('Problem422', { ...p, status: 400, errors: [{ pointer: '', message: 'x' }] }), 'status');
     assert.ok(!accepts('Problem', { ...p, code: 7 }), 'no extra members');
+    const a = { ...p, detail: 'this dataset has no samples' };
+    assert.ok(accepts('Problem422Analysis', a));
+    assert.ok(!accepts('Problem422Analysis', { ...a, errors: [{ pointer: '', message: 'x' }] }), 'no body to point into');
+    assert.ok(!accepts('Problem422Analysis', { ...a, detail: undefined }), 'detail says why');
   });
 });
 

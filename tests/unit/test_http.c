@@ -535,6 +535,79 @@ static void test_router_validate(void **state)
     assert_int_equal(router_validate(too_many, 1), BASIN_EINVAL);
 }
 
+#define U_FFFD "\xEF\xBF\xBD"
+
+/* The parsed body of a reply built without the network (caller decrefs). */
+static json_t *reply_body_json(const struct reply *rep)
+{
+    assert_non_null(rep->body);
+    json_t *j = json_loadb(rep->body, rep->body_len, 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+/* Text that is not UTF-8 (a raw path, a method, a header, a query value, half a character in
+ * jansson's error text) is echoed with U+FFFD in its place: still a 4xx problem, never the
+ * "out of memory" a NULL json_string used to be read as. */
+static void test_problem_text_not_utf8(void **state)
+{
+    (void)state;
+    struct reply rep;
+    reply_init(&rep, "/p/\xff\xfe");
+    struct problem_error pe[2] = {{"/a\xff", "m\xE2\x82"}, {"/ok", "fine \xC3\xA9"}};
+    assert_int_equal(reply_problem(&rep, 422, "T\xC0", "detail \xC3", pe, 2), BASIN_OK);
+    assert_int_equal(rep.status, 422);
+    assert_string_equal(rep.content_type, "application/problem+json");
+    json_t *j = reply_body_json(&rep);
+    assert_string_equal(json_string_value(json_object_get(j, "instance")), "/p/" U_FFFD U_FFFD);
+    assert_string_equal(json_string_value(json_object_get(j, "title")), "T" U_FFFD);
+    assert_string_equal(json_string_value(json_object_get(j, "detail")), "detail " U_FFFD);
+    json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
+    json_t *e1 = json_array_get(json_object_get(j, "errors"), 1);
+    assert_string_equal(json_string_value(json_object_get(e0, "pointer")), "/a" U_FFFD);
+    assert_string_equal(json_string_value(json_object_get(e0, "message")), "m" U_FFFD);
+    assert_string_equal(json_string_value(json_object_get(e1, "message")), "fine \xC3\xA9");
+    json_decref(j);
+    assert_int_equal(reply_problemf(&rep, 400, NULL, "query '%s' is '%s'", "limit", "\xFF"),
+                     BASIN_OK);
+    j = reply_body_json(&rep);
+    assert_string_equal(json_string_value(json_object_get(j, "detail")),
+                        "query 'limit' is '" U_FFFD "'");
+    json_decref(j);
+    reply_clear(&rep);
+
+    /* the router's own answers: 405 echoing the method, 404 naming the raw path */
+    struct route_match m;
+    reply_init(&rep, "/echo/x");
+    assert_int_equal(router_match(test_routes, N_TEST_ROUTES, "G\xC3T", "/echo/x", &m, &rep),
+                     BASIN_EINVAL);
+    assert_int_equal(rep.status, 405);
+    j = reply_body_json(&rep);
+    assert_non_null(strstr(json_string_value(json_object_get(j, "detail")), "G" U_FFFD "T"));
+    json_decref(j);
+    route_match_clear(&m);
+    reply_clear(&rep);
+    reply_init(&rep, "/v1/\xff");
+    assert_int_equal(router_match(test_routes, N_TEST_ROUTES, "GET", "/v1/\xff", &m, &rep),
+                     BASIN_EINVAL);
+    assert_int_equal(rep.status, 404);
+    j = reply_body_json(&rep);
+    assert_string_equal(json_string_value(json_object_get(j, "instance")), "/v1/" U_FFFD);
+    json_decref(j);
+    route_match_clear(&m);
+    reply_clear(&rep);
+    /* the 415 echoes the Content-Type */
+    enum body_kind kind;
+    reply_init(&rep, "/json");
+    assert_int_equal(router_check_content_type(&test_routes[3], "text/\xff", 1, &kind, &rep),
+                     BASIN_EINVAL);
+    assert_int_equal(rep.status, 415);
+    j = reply_body_json(&rep);
+    assert_non_null(strstr(json_string_value(json_object_get(j, "detail")), "text/" U_FFFD));
+    json_decref(j);
+    reply_clear(&rep);
+}
+
 static void test_start_rejects_streams_with_pool(void **state)
 {
     (void)state;
@@ -865,6 +938,13 @@ static void test_deep_nesting(void **state)
     post_json(port_of(state), "/json", deep, &r);
     json_t *j = expect_problem(&r, 400, "/json");
     assert_non_null(strstr(json_string_value(json_object_get(j, "detail")), "nesting"));
+    /* shaped like every other malformed-JSON answer: one error at the whole body */
+    json_t *errors = json_object_get(j, "errors");
+    assert_int_equal(json_array_size(errors), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(errors, 0), "pointer")),
+                        "");
+    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(errors, 0), "message")),
+                           "nesting"));
     json_decref(j);
     result_free(&r);
     free(deep);
@@ -878,6 +958,69 @@ static void test_deep_nesting(void **state)
     json_decref(expect_problem(&r, 400, "/json"));
     result_free(&r);
     free(over);
+}
+
+/* Over the wire, the same echoes of bytes that are not UTF-8: a 4xx problem that parses. */
+static void test_not_utf8_echoes(void **state)
+{
+    struct result r;
+    get(port_of(state), "/limit?limit=%FF", &r);
+    json_t *j = expect_problem(&r, 400, "/limit");
+    const char *detail = json_string_value(json_object_get(j, "detail"));
+    assert_non_null(strstr(detail, "limit"));
+    assert_non_null(strstr(detail, "'" U_FFFD "'"));
+    json_decref(j);
+    result_free(&r);
+    get(port_of(state), "/limit?order=%C3", &r);
+    json_decref(expect_problem(&r, 400, "/limit"));
+    result_free(&r);
+    struct call ct = {.method = "POST",
+                      .path = "/json",
+                      .content_type = "text/\xff",
+                      .body = "{}",
+                      .body_len = 2};
+    run(port_of(state), &ct, &r);
+    j = expect_problem(&r, 415, "/json");
+    assert_non_null(strstr(json_string_value(json_object_get(j, "detail")), "text/" U_FFFD));
+    json_decref(j);
+    result_free(&r);
+    /* jansson's error text quotes the escape and the first byte of "é" after it */
+    post_json(port_of(state), "/json", "{\"a\": \"\\\xC3\xA9\"}", &r);
+    j = expect_problem(&r, 400, "/json");
+    json_t *errors = json_object_get(j, "errors");
+    assert_int_equal(json_array_size(errors), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(errors, 0), "pointer")),
+                        "");
+    json_decref(j);
+    result_free(&r);
+}
+
+/* RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400; HTTP/1.0 had no Host. */
+static void test_host_required_for_http11(void **state)
+{
+    static const long versions[2] = {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_1_0};
+    for (int i = 0; i < 2; i++) {
+        struct result r;
+        struct curl_slist *hdrs = curl_slist_append(NULL, "Host:"); /* removes curl's Host */
+        CURL *c = curl_easy_init();
+        assert_non_null(c);
+        memset(&r, 0, sizeof(r));
+        curl_easy_setopt(c, CURLOPT_URL, url_for(port_of(state), "/echo/h"));
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, versions[i]);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+        assert_int_equal(curl_easy_perform(c), CURLE_OK);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+        assert_int_equal(r.status, i == 0 ? 400 : 200);
+        curl_easy_cleanup(c);
+        curl_slist_free_all(hdrs);
+        result_free(&r);
+    }
 }
 
 static void test_etag_and_304(void **state)
@@ -1506,6 +1649,7 @@ int main(void)
         cmocka_unit_test(test_json_nesting_guard),
         cmocka_unit_test(test_router_validate),
         cmocka_unit_test(test_start_rejects_streams_with_pool),
+        cmocka_unit_test(test_problem_text_not_utf8),
         cmocka_unit_test(test_sse_emit_validation),
     };
     const struct CMUnitTest wire[] = {
@@ -1519,6 +1663,8 @@ int main(void)
         cmocka_unit_test(test_malformed_json),
         cmocka_unit_test(test_duplicate_keys),
         cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_not_utf8_echoes),
+        cmocka_unit_test(test_host_required_for_http11),
         cmocka_unit_test(test_etag_and_304),
         cmocka_unit_test(test_path_params),
         cmocka_unit_test(test_query_helpers),

@@ -50,6 +50,7 @@
 #include "config.h"
 #include "handlers.h"
 #include "http.h"
+#include "serve.h"
 #include "store.h"
 
 #define XOR_DATASET                                                                                \
@@ -1381,6 +1382,44 @@ static void test_refuses_newer_database(void **state)
     rm_tree(dir);
 }
 
+static void *idle_thread(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
+/* serve_signals_setup, shared by `serve` and `worker`: a SIGTERM the kernel hands to a thread
+ * that existed before the set-up and does not block it (OpenBLAS starts such threads before
+ * main) must still reach serve_signals_wait in the thread that did the set-up, not kill the
+ * process with the default action. Run in a child so the process's signal state stays clean. */
+static void test_signal_on_foreign_thread(void **state)
+{
+    (void)state;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        pthread_t foreign;
+        sigset_t set;
+        if (pthread_create(&foreign, NULL, idle_thread, NULL) != 0)
+            _exit(10);
+        if (serve_signals_setup(&set) != 0)
+            _exit(11);
+        if (pthread_kill(foreign, SIGTERM) != 0) /* delivered to that thread only */
+            _exit(12);
+        int sig = serve_signals_wait(&set);
+        _exit(sig == SIGTERM ? 0 : 13);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status))
+        fail_msg("the child was killed by signal %d", WTERMSIG(status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest served[] = {
@@ -1391,6 +1430,7 @@ int main(void)
     };
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_signal_on_foreign_thread),
         cmocka_unit_test(test_queue_full_and_draining),
         cmocka_unit_test(test_refuses_newer_database),
         cmocka_unit_test(test_sigterm_drain_and_restart),

@@ -467,6 +467,22 @@ static void test_malformed_json(void **state)
     assert_non_null(strstr(errs.items[0].message, "duplicate"));
     spec_errors_clear(&errs);
 
+    /* jansson's error text quotes half of the "é" after a bad escape: the message is still
+     * UTF-8 (U+FFFD in place of the cut byte), so the 422 answer can be built */
+    text = "{\"a\": \"\\\xC3\xA9\"}";
+    assert_int_equal(spec_experiment_parse_text(text, strlen(text), NULL, &exp, &errs),
+                     BASIN_EINVAL);
+    assert_int_equal(errs.count, 1);
+    assert_string_equal(errs.items[0].pointer, "");
+    assert_non_null(strstr(errs.items[0].message, "malformed JSON"));
+    json_t *msg = json_string(errs.items[0].message); /* NULL for ill-formed UTF-8 */
+    assert_non_null(msg);
+    json_decref(msg);
+    json_t *arr = spec_errors_to_json(&errs);
+    assert_non_null(arr);
+    json_decref(arr);
+    spec_errors_clear(&errs);
+
     /* NaN is not JSON: rejected by the JSON parser before the spec parser sees it */
     text = "{\"l2\": NaN}";
     assert_int_equal(spec_experiment_parse_text(text, strlen(text), NULL, &exp, &errs),
@@ -877,6 +893,109 @@ static void test_limits_before_allocation(void **state)
     expect_rejected_small(B(""), &small, "", "the limit is 16");
 }
 
+/* The body parses under lim (no errors). */
+static void expect_accepted(const char *body, const struct limits *lim)
+{
+    struct spec_errors errs;
+    struct spec_experiment *exp = NULL;
+    spec_errors_init(&errs);
+    int rc = parse_q(body, lim, &exp, &errs);
+    for (size_t i = 0; i < errs.count; i++)
+        fprintf(stderr, "unexpected error %s: %s\n", errs.items[i].pointer, errs.items[i].message);
+    assert_int_equal(rc, BASIN_OK);
+    spec_experiment_free(exp);
+    spec_errors_clear(&errs);
+}
+
+#define TG_BODY(ds)                                                                                \
+    "{'dataset':" ds ",'architecture':{'layers':[{'type':'dense','units':3,'bias':false},"         \
+    "{'type':'activation','kind':'relu'},{'type':'sum'}]}}"
+#define IMG1_DS "'dataset':{'kind':'inline','input_shape':[1,1,1],'x':[[0.5],[1]],'y':[0,1]}"
+#define PAD_LAYERS(pad)                                                                            \
+    "{" IMG1_DS                                                                                    \
+    ",'architecture':{'layers':[{'type':'conv2d','filters':1,'kernel':1,'padding':" pad            \
+    "},{'type':'flatten'},{'type':'dense','units':1}]}}"
+#define GEN_TEACHER(n, units)                                                                      \
+    "{'dataset':{'kind':'generator','generator':{'name':'teacher','n':" n ",'dim':2,'teacher':{"   \
+    "'layers':[{'type':'dense','units':" units "},{'type':'dense','units':1}]}}},"                 \
+    "'architecture':{'layers':[{'type':'dense','units':1}]}}"
+
+/* Work and memory that used to be unbounded (issue 8): each refused from the published limits
+ * before anything proportional to it is allocated or computed, at the field that sets it; the
+ * formulas are pinned by accepting the body exactly at the limit and refusing it one below. */
+static void test_work_and_activation_limits(void **state)
+{
+    (void)state;
+    struct limits lim, small;
+    limits_defaults(&lim);
+
+    /* teacher_gaussian: k² · d of setup for every teacher kind, k · d weights for every kind */
+    expect_rejected_small(TG_BODY("{'kind':'teacher_gaussian','k':2048,'d':2048}"), &lim,
+                          "/dataset/k", "k² × d");
+    expect_rejected_small(
+        TG_BODY("{'kind':'teacher_gaussian','k':2048,'d':2048,'teacher':'random_orthonormal'}"),
+        &lim, "/dataset/k", "k² × d");
+    expect_rejected_small(TG_BODY("{'kind':'teacher_gaussian','k':16384,'d':16384}"), &lim,
+                          "/dataset/k", "teacher weights exceed the limit of 10000000");
+    small = lim;
+    small.max_teacher_work = 12; /* k = 2, d = 3: k²·d = 12 (k·d² would be 18) */
+    expect_accepted(TG_BODY("{'kind':'teacher_gaussian','k':2,'d':3}"), &small);
+    small.max_teacher_work = 11;
+    expect_rejected_small(TG_BODY("{'kind':'teacher_gaussian','k':2,'d':3}"), &small, "/dataset/k",
+                          "the limit of 11");
+    expect_rejected_small(
+        TG_BODY("{'kind':'teacher_gaussian','k':2,'d':3,'teacher':[[1,0,0],[0,1,0]]}"), &small,
+        "/dataset/k", "the limit of 11");
+    small = lim;
+    small.max_dataset_values = 5; /* a matrix teacher's k · d, named at k (was /teacher/teacher) */
+    expect_rejected_small(
+        TG_BODY("{'kind':'teacher_gaussian','k':2,'d':3,'teacher':[[1,0,0],[0,1,0]]}"), &small,
+        "/dataset/k", "2 × 3 teacher weights");
+
+    /* the teacher generator: n × the teacher's multiply-adds per sample. A dense(3) on 2
+     * inputs then dense(1): 2·3 + 3 values + 3·1 + 1 value = 13 per sample, × n = 4 → 52 */
+    expect_rejected_small(GEN_TEACHER("100000", "10000"), &lim, "/dataset/generator/n",
+                          "multiply-adds per sample");
+    small = lim;
+    small.max_generator_work = 52;
+    expect_accepted(GEN_TEACHER("4", "3"), &small);
+    small.max_generator_work = 51;
+    expect_rejected_small(GEN_TEACHER("4", "3"), &small, "/dataset/generator/n",
+                          "4 samples × 13 multiply-adds");
+    small = lim;
+    small.max_batch_activations = 15; /* n = 4 × (3 + 1) values */
+    expect_rejected_small(GEN_TEACHER("4", "3"), &small, "/dataset/generator/n",
+                          "values per sample of the teacher");
+
+    /* activations per sample: two parameters, but a 32001 × 32001 feature map */
+    expect_rejected_small(PAD_LAYERS("16000"), &lim, "/architecture/layers/0/padding",
+                          "values per sample");
+    expect_rejected_small(PAD_LAYERS("65536"), &lim, "/architecture/layers/0/padding",
+                          "values per sample");
+    /* LAYERS: dense 4, relu, dense 1 = 4 + 4 + 1 values per sample */
+    small = lim;
+    small.max_activations = 9;
+    expect_accepted(B(""), &small);
+    small.max_activations = 8; /* crossed at the last dense layer */
+    expect_rejected_small(B(""), &small, "/architecture/layers/2/units", "9 values per sample");
+    small.max_activations = 7; /* crossed at the relu, which copies the dense layer before it */
+    expect_rejected_small(B(""), &small, "/architecture/layers/0/units", "8 values per sample");
+    small.max_activations = 10; /* conv 3 filters on [1,2,2]: 12 values, set by "filters" */
+    expect_rejected_small(WITH_IMG_LAYERS("[{'type':'conv2d','filters':3,'kernel':1},{'type':"
+                                          "'flatten'},{'type':'dense','units':1}]"),
+                          &small, "/architecture/layers/0/filters", "12 values per sample");
+
+    /* the training workspace: samples evaluated at once × values per sample (4 × 9 = 36) */
+    small = lim;
+    small.max_batch_activations = 36;
+    expect_accepted(B(""), &small);
+    small.max_batch_activations = 35;
+    expect_rejected_small(B(""), &small, "/max_batch", "set max_batch ≤ 3");
+    expect_accepted(B(",'max_batch':3"), &small);
+    small.max_batch_activations = 8;
+    expect_rejected_small(B(",'max_batch':1"), &small, "/architecture", "even one sample");
+}
+
 /* ---- allocation failures ---- */
 
 static int parse_and_free(void *arg)
@@ -932,7 +1051,12 @@ static void test_limits_json(void **state)
     limits_defaults(&lim);
     json_t *j = limits_to_json(&lim);
     assert_non_null(j);
-    assert_int_equal(json_object_size(j), 11);
+    assert_int_equal(json_object_size(j), 16); /* 15 limits and rate_limit */
+    assert_true(json_is_null(json_object_get(j, "rate_limit")));
+    assert_int_equal(json_integer_value(json_object_get(j, "max_activations")), 1 << 22);
+    assert_int_equal(json_integer_value(json_object_get(j, "max_batch_activations")), 1 << 26);
+    assert_int_equal(json_integer_value(json_object_get(j, "max_teacher_work")), 100000000);
+    assert_int_equal(json_integer_value(json_object_get(j, "max_generator_work")), 1000000000);
     assert_int_equal(json_integer_value(json_object_get(j, "max_width")), 65536);
     assert_int_equal(json_integer_value(json_object_get(j, "max_body_bytes")), 32 << 20);
     assert_int_equal(json_integer_value(json_object_get(j, "max_trajectory_points")), 10000);
@@ -952,6 +1076,7 @@ int main(void)
         cmocka_unit_test(test_dataset_kinds),
         cmocka_unit_test(test_standalone_parsers),
         cmocka_unit_test(test_limits_before_allocation),
+        cmocka_unit_test(test_work_and_activation_limits),
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_limits_json),
     };
