@@ -31,6 +31,10 @@ int basin__lanes_eligible(const basin_net *net);
  * is not eligible). Small: bounded by the limits above. */
 size_t basin__lanes_scratch_len(const basin_net *net, size_t lw);
 
+/* p rounded up to the next 64-byte boundary (p must have 7 doubles of slack after it). The
+ * 8-lane kernel wants P and G aligned like this. */
+double *basin__align64(double *p);
+
 /* Risk of lw packed parameter vectors P on the samples idx[0..m) of ds (idx == NULL: 0..m−1):
  * risk[lane] = (1/m) Σ ℓ(f(x_i), y_i) and, when G != NULL, G (packed like P, zeroed by the
  * caller) += ∇R. The selection and targets must have been checked (basin__check_selection).

@@ -16,9 +16,12 @@
 #include "net_int.h"
 
 #define CONV_COL_CAP ((size_t)1 << 20)
-/* basin_net_risk_grad works on chunks whose layer values and errors take about this many
- * bytes (rows clamped to [CHUNK_MIN, CHUNK_MAX]): chunks that stay in L2 make the element-wise
- * passes and the GEMMs' re-reads cheap, and the GEMMs stay large enough to be efficient. */
+/* Nets with convolutions are evaluated (basin_net_risk_grad, basin_net_hvp) in chunks whose
+ * layer values and errors take about this many bytes (rows clamped to [CHUNK_MIN, CHUNK_MAX]):
+ * chunks that stay in L2 make im2col, its reuse and the element-wise passes cheap, and the
+ * GEMMs stay large enough. Dense-only nets use all of max_batch: their GEMMs gain more from
+ * size (measured: 784-256-256-10 on 10000 rows runs ~2x faster unchunked than in 32-row chunks,
+ * the conv case d ~1.4x faster in 32-row chunks than unchunked). */
 #define CHUNK_BYTES ((size_t)512 * 1024)
 /* At most this many doubles of conv im2col keep buffers (net_layers.c) per workspace. */
 #define KEEP_CAP ((size_t)1 << 22)
@@ -131,8 +134,13 @@ static void carve(const basin_net *net, basin_net_ws *ws, size_t col_len)
 static size_t chunk_rows(const basin_net *net, size_t max_batch)
 {
     size_t per_row = net->in_dim + 2 * net->max_dim;
-    for (size_t l = 0; l < net->n_layers; l++)
+    int conv = 0;
+    for (size_t l = 0; l < net->n_layers; l++) {
         per_row += net->layers[l].info.out_dim;
+        conv |= net->layers[l].spec.kind == BASIN_LAYER_CONV2D;
+    }
+    if (!conv)
+        return max_batch;
     size_t rows = CHUNK_BYTES / (per_row * sizeof(double) + 1);
     rows = rows < CHUNK_MIN ? CHUNK_MIN : rows > CHUNK_MAX ? CHUNK_MAX : rows;
     return rows < max_batch ? rows : max_batch;

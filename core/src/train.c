@@ -682,7 +682,8 @@ typedef struct lanes_job {
     basin_loss loss;
     double l2;
     size_t dim;
-    double *P, *G, *scratch;
+    double *block;           /* the one allocation behind P, G and scratch */
+    double *P, *G, *scratch; /* P and G 64-byte aligned */
     train_ws ws[BASIN__LANES];
     run runs[BASIN__LANES];
     basin_run_result *res[BASIN__LANES];
@@ -691,9 +692,7 @@ typedef struct lanes_job {
 
 static void lanes_release(lanes_job *j)
 {
-    basin_free(j->P);
-    basin_free(j->G);
-    basin_free(j->scratch);
+    basin_free(j->block);
     for (size_t l = 0; l < BASIN__LANES; l++)
         ws_release(&j->ws[l]);
 }
@@ -724,16 +723,19 @@ static int lanes_usable(const basin_objective *obj, const basin_train_spec *spec
 static int lanes_alloc(lanes_job *j, const basin_objective *obj, const basin_train_spec *spec)
 {
     int rc = BASIN_ERANGE;
-    size_t packed;
+    size_t packed, total;
     j->dim = obj->dim;
-    if (basin_mul_size(j->dim, BASIN__LANES, &packed) != BASIN_OK)
+    if (basin_mul_size(j->dim, 2 * BASIN__LANES, &packed) != BASIN_OK ||
+        basin_add_size(packed, basin__lanes_scratch_len(j->net, BASIN__LANES) + 8, &total) !=
+            BASIN_OK)
         goto done;
     rc = BASIN_ENOMEM;
-    j->P = basin_alloc_array(packed, sizeof(double));
-    j->G = basin_alloc_array(packed, sizeof(double));
-    j->scratch = basin_alloc_array(basin__lanes_scratch_len(j->net, BASIN__LANES), sizeof(double));
-    if (!j->P || !j->G || !j->scratch)
+    j->block = basin_alloc_array(total, sizeof(double));
+    if (!j->block)
         goto done;
+    j->P = basin__align64(j->block);
+    j->G = j->P + j->dim * BASIN__LANES;
+    j->scratch = j->G + j->dim * BASIN__LANES;
     for (size_t l = 0; l < BASIN__LANES; l++) {
         rc = ws_init(&j->ws[l], obj, spec);
         if (rc != BASIN_OK)

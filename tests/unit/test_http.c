@@ -3,6 +3,8 @@
  * Every expectation is checked from the client's side of the wire (status, headers, parsed
  * bodies), with independent references where values are computed (FNV-1a published vectors,
  * the client's own hash of the received body, the client's own SSE parser). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -995,31 +999,53 @@ static void test_not_utf8_echoes(void **state)
     result_free(&r);
 }
 
-/* RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400; HTTP/1.0 had no Host. */
+/* Send `request` as raw bytes on a new connection; the status of the answer's status line. */
+static int raw_status(uint16_t port, const char *request, char *head, size_t cap)
+{
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    size_t len = strlen(request);
+    assert_int_equal(send(fd, request, len, MSG_NOSIGNAL), (ssize_t)len);
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < cap && (n = recv(fd, head + got, cap - 1 - got, 0)) > 0)
+        got += (size_t)n;
+    head[got] = '\0';
+    close(fd);
+    int status = 0;
+    if (sscanf(head, "HTTP/1.%*d %d", &status) != 1)
+        return 0;
+    return status;
+}
+
+/* RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host header is answered 400 (a
+ * problem); HTTP/1.0 had no Host. Raw bytes, since clients always send one Host. */
 static void test_host_required_for_http11(void **state)
 {
-    static const long versions[2] = {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_1_0};
-    for (int i = 0; i < 2; i++) {
-        struct result r;
-        struct curl_slist *hdrs = curl_slist_append(NULL, "Host:"); /* removes curl's Host */
-        CURL *c = curl_easy_init();
-        assert_non_null(c);
-        memset(&r, 0, sizeof(r));
-        curl_easy_setopt(c, CURLOPT_URL, url_for(port_of(state), "/echo/h"));
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, versions[i]);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-        assert_int_equal(curl_easy_perform(c), CURLE_OK);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-        assert_int_equal(r.status, i == 0 ? 400 : 200);
-        curl_easy_cleanup(c);
-        curl_slist_free_all(hdrs);
-        result_free(&r);
+    static const struct {
+        const char *request;
+        int status;
+    } cases[] = {
+        {"GET /echo/h HTTP/1.1\r\nConnection: close\r\n\r\n", 400},
+        {"GET /echo/h HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n", 400},
+        {"GET /echo/h HTTP/1.1\r\nhost: a\r\nConnection: close\r\n\r\n", 200},
+        {"GET /echo/h HTTP/1.0\r\n\r\n", 200},
+        /* whitespace in the target still gets an answer (MHD's strict mode just hangs up) */
+        {"GET /echo/a b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", -1},
+    };
+    char head[4096];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int status = raw_status(port_of(state), cases[i].request, head, sizeof(head));
+        if (cases[i].status < 0 ? status < 200 || status >= 500 : status != cases[i].status)
+            fail_msg("case %zu: status %d, expected %d", i, status, cases[i].status);
+        if (status == 400)
+            assert_non_null(strstr(head, "application/problem+json"));
     }
 }
 
