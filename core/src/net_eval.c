@@ -13,13 +13,15 @@
  *   data nor errors, so it is skipped (its buffers alias).
  * - Small dense nets (lanes_int.h) take the fused lane kernel instead, which sums every
  *   gradient entry and the risk in sample order too, so its results do not depend on the
- *   chunking either; it leaves the last chunk's layer values in ws like the path above.
+ *   chunking either; mid-size dense nets on AVX-512 CPUs take the fused row kernel
+ *   (rows_int.h). Both leave the last chunk's layer values in ws like the path above.
  * - Invariant: nothing here allocates; all memory is in the workspace. */
 #include <string.h>
 
 #include "basin/status.h"
 #include "lanes_int.h"
 #include "net_int.h"
+#include "rows_int.h"
 
 int basin__check_selection(const basin_net *net, const basin_net_ws *ws, const basin_dataset *ds,
                            const size_t *idx, size_t m, const basin_loss *loss)
@@ -158,6 +160,10 @@ int basin_net_risk_grad(const basin_net *net, basin_net_ws *ws, const double *th
         memset(grad, 0, net->param_count * sizeof *grad);
     if (ws->lanes) {
         basin__lanes_eval(net, 1, theta, ds, idx, m, loss, grad, risk, ws->lanes, ws);
+        goto done;
+    }
+    if (ws->rowscratch) {
+        basin__rows_eval(net, theta, ds, idx, m, loss, grad, risk, ws->rowscratch, ws);
         goto done;
     }
     for (size_t start = 0; start < m; start += ws->chunk) {

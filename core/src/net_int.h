@@ -44,6 +44,7 @@ struct basin_net_ws {
     double *block;                /* the one allocation behind act, ract, delta, col, tmp */
     size_t *iblock;               /* the one allocation behind argmax */
     double *lanes;                /* lane-kernel scratch (lanes_int.h); NULL when not eligible */
+    double *rowscratch;           /* row-kernel scratch (rows_int.h); NULL when not eligible */
     double **colkeep;             /* conv2d layer l: im2col of up to `chunk` rows, or NULL */
     double *keepblock;            /* the one allocation behind colkeep */
 };

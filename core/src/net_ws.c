@@ -5,8 +5,8 @@
  * boundaries aliased), four max_batch × max_dim error buffers, and the conv im2col and
  * transpose buffers (sized for the largest conv group); one size_t block holds the max-pool
  * switches. Conv groups are sized so that one im2col buffer stays near CONV_COL_CAP doubles.
- * Nets the lane kernel takes (lanes_int.h) also get its small scratch, so that
- * basin_net_risk_grad can use it without allocating. */
+ * Nets the lane kernel (lanes_int.h) or the row kernel (rows_int.h) takes also get that
+ * kernel's scratch, so that basin_net_risk_grad can use it without allocating. */
 #include <limits.h>
 #include <string.h>
 
@@ -14,6 +14,7 @@
 #include "basin/status.h"
 #include "lanes_int.h"
 #include "net_int.h"
+#include "rows_int.h"
 
 #define CONV_COL_CAP ((size_t)1 << 20)
 /* Nets with convolutions are evaluated (basin_net_risk_grad, basin_net_hvp) in chunks whose
@@ -215,6 +216,14 @@ int basin_net_ws_create(const basin_net *net, size_t max_batch, basin_net_ws **o
     rc = alloc_keep(net, ws);
     if (rc)
         goto done;
+    size_t rows_len = basin__rows_scratch_len(net);
+    if (rows_len > 0) {
+        ws->rowscratch = basin_alloc_array(rows_len, sizeof *ws->rowscratch);
+        if (!ws->rowscratch) {
+            rc = BASIN_ENOMEM;
+            goto done;
+        }
+    }
     if (basin__lanes_eligible(net)) {
         ws->lanes = basin_alloc_array(basin__lanes_scratch_len(net, 1), sizeof *ws->lanes);
         if (!ws->lanes) {
@@ -236,6 +245,7 @@ void basin_net_ws_free(basin_net_ws *ws)
     basin_free(ws->block);
     basin_free(ws->iblock);
     basin_free(ws->lanes);
+    basin_free(ws->rowscratch);
     basin_free(ws->colkeep);
     basin_free(ws->keepblock);
     basin_free(ws->act);

@@ -1,8 +1,8 @@
 /* The row kernel (net_rows.c): risk and gradient of one θ for mid-size dense nets, with 8
  * samples in the SIMD lanes and forward, loss and backward fused per block of samples. It
  * takes the nets the lane kernel (lanes_int.h) does not take because a layer is wider than
- * BASIN__LANES_MAX_WIDTH, up to BASIN__ROWS_MAX_WIDTH, on CPUs with AVX2+FMA or AVX-512
- * (others keep the BLAS path). Used by basin_net_risk_grad. */
+ * BASIN__LANES_MAX_WIDTH, up to BASIN__ROWS_MAX_WIDTH, on CPUs with AVX-512 (others keep the
+ * BLAS path). Used by basin_net_risk_grad. */
 #ifndef BASIN_ROWS_INT_H
 #define BASIN_ROWS_INT_H
 
@@ -16,7 +16,7 @@
 #define BASIN__ROWS_MAX_STAGES 16
 
 /* Doubles of scratch the row kernel needs for net, or 0 when it does not take the net (shape,
- * or a CPU without AVX2+FMA). */
+ * or a CPU without AVX-512). */
 size_t basin__rows_scratch_len(const basin_net *net);
 
 /* risk = (1/m) Σ ℓ over the samples idx[0..m) (idx == NULL: 0..m−1) and, when grad != NULL,

@@ -7,6 +7,8 @@
  *  - the kernel agrees with the BLAS path of basin_net_risk_grad (an independent
  *    implementation, itself checked against finite differences in test_net) to rounding;
  *  - it leaves the last chunk's layer values in the workspace as a forward pass does;
+ *  - the row kernel (rows_int.h, wider dense nets) agrees with the BLAS path to rounding, on
+ *    partial sample blocks and selections, and leaves the layer values too;
  *  - basin_train_batch on such a net really takes the lane path and is bit-identical to
  *    basin_train_restart for every restart: θ, every result field and every trajectory point,
  *    with stopping rules firing at different steps, l2, momentum and Adam, divergence and
@@ -452,6 +454,118 @@ static void test_eligibility(void **state)
     basin_net_free(net);
 }
 
+/* ---- the row kernel (rows_int.h): dense nets too wide for the lanes ---- */
+
+static size_t wide_catalogue(net_case *c)
+{
+    size_t n = 0;
+    set_case(&c[n], "2-64-64-64-1 relu squared (case b)", 2, 7, BASIN_LOSS_SQUARED, 1.0);
+    for (size_t i = 0; i < 3; i++) {
+        c[n].layers[2 * i] = dense(64, 1);
+        c[n].layers[2 * i + 1] = act(BASIN_ACT_RELU, 0, 0);
+    }
+    c[n].layers[6] = dense(1, 1);
+    n++;
+    set_case(&c[n], "5-33-7-3 leaky pwl nobias, squared on 3", 5, 5, BASIN_LOSS_SQUARED, 1.0);
+    c[n].layers[0] = dense(33, 0);
+    c[n].layers[1] = act(BASIN_ACT_LEAKY_RELU, 0.1, 0);
+    c[n].layers[2] = dense(7, 1);
+    c[n].layers[3] = act(BASIN_ACT_PWL, 0.3, 1.7);
+    c[n].layers[4] = dense(3, 1);
+    n++;
+    set_case(&c[n], "3-128-2 relu cross entropy", 3, 3, BASIN_LOSS_CROSS_ENTROPY, 1.0);
+    c[n].layers[0] = dense(128, 1);
+    c[n].layers[1] = act(BASIN_ACT_RELU, 0, 0);
+    c[n].layers[2] = dense(2, 1);
+    n++;
+    set_case(&c[n], "1-40-1 + output relu, huber", 1, 4, BASIN_LOSS_HUBER, 0.5);
+    c[n].layers[0] = dense(40, 1);
+    c[n].layers[1] = act(BASIN_ACT_IDENTITY, 0, 0);
+    c[n].layers[2] = dense(1, 1);
+    c[n].layers[3] = act(BASIN_ACT_RELU, 0, 0);
+    n++;
+    return n;
+}
+
+/* basin_net_risk_grad through the row kernel (when this CPU has it) against the BLAS path, on
+ * sample counts below, at and across the 64-sample blocks, and on a selection with repeats. */
+static void test_rows_match_blas_path(void **state)
+{
+    (void)state;
+    net_case cases[8];
+    size_t nc = wide_catalogue(cases);
+    const size_t idx[] = {5, 0, 5, 3, 70, 2, 2, 7, 9, 1, 4, 64, 63, 65};
+    for (size_t c = 0; c < nc; c++) {
+        basin_net *net = make_net(&cases[c]);
+        assert_false(basin__lanes_eligible(net));
+        const size_t sizes[] = {131, 64, 7};
+        for (size_t z = 0; z < 3; z++) {
+            basin_dataset *ds = make_data(net, &cases[c].loss, sizes[z], 11 + z);
+            size_t dim = basin_net_param_count(net);
+            basin_net_ws *row_ws, *blas_ws;
+            assert_int_equal(basin_net_ws_create(net, ds->n, &row_ws), BASIN_OK);
+            assert_int_equal(basin_net_ws_create(net, ds->n, &blas_ws), BASIN_OK);
+            if (!row_ws->rowscratch)
+                print_message("row kernel not available on this CPU: BLAS path only\n");
+            basin_free(blas_ws->rowscratch);
+            blas_ws->rowscratch = NULL;
+            double *theta = malloc(dim * sizeof *theta), *g1 = malloc(dim * sizeof *g1);
+            double *g2 = malloc(dim * sizeof *g2), r1, r2, r3;
+            assert_true(theta && g1 && g2);
+            random_theta(dim, 17 + z, theta);
+            zero_first_bias(net, theta);
+            for (int sel = 0; sel < 2; sel++) {
+                const size_t *ix = sel && ds->n > 70 ? idx : NULL;
+                size_t m = ix ? sizeof idx / sizeof idx[0] : ds->n;
+                assert_int_equal(
+                    basin_net_risk_grad(net, row_ws, theta, ds, ix, m, &cases[c].loss, &r1, g1),
+                    BASIN_OK);
+                assert_int_equal(
+                    basin_net_risk_grad(net, blas_ws, theta, ds, ix, m, &cases[c].loss, &r2, g2),
+                    BASIN_OK);
+                if (fabs(r1 - r2) > 1e-13 * fabs(r2))
+                    fail_msg("%s n=%zu: risk %.17g vs %.17g", cases[c].name, ds->n, r1, r2);
+                if (rel_err(g1, g2, dim) > 1e-12)
+                    fail_msg("%s n=%zu: gradient differs by %g", cases[c].name, ds->n,
+                             rel_err(g1, g2, dim));
+                assert_int_equal(
+                    basin_net_risk_grad(net, row_ws, theta, ds, ix, m, &cases[c].loss, &r3, NULL),
+                    BASIN_OK);
+                assert_memory_equal(&r3, &r1, sizeof r1);
+            }
+            /* the layer values left behind equal a forward pass of the same rows */
+            basin_net_ws *ref;
+            assert_int_equal(basin_net_ws_create(net, ds->n, &ref), BASIN_OK);
+            double *out = malloc(ds->n * basin_net_out_dim(net) * sizeof *out);
+            assert_non_null(out);
+            assert_int_equal(
+                basin_net_risk_grad(net, row_ws, theta, ds, NULL, ds->n, &cases[c].loss, &r1, NULL),
+                BASIN_OK);
+            assert_int_equal(basin_net_forward(net, ref, theta, ds->x, ds->n, out), BASIN_OK);
+            for (size_t l = 0; l < basin_net_layer_count(net); l++) {
+                const double *a, *b;
+                size_t ra, ca, rb, cb;
+                int rc = basin_net_ws_layer_input(ref, l, &b, &rb, &cb);
+                assert_int_equal(basin_net_ws_layer_input(row_ws, l, &a, &ra, &ca), rc);
+                if (rc == BASIN_OK) {
+                    assert_int_equal(ra, rb);
+                    assert_int_equal(ca, cb);
+                    assert_true(rel_err(a, b, ra * ca) < 1e-13);
+                }
+            }
+            free(out);
+            basin_net_ws_free(ref);
+            free(theta);
+            free(g1);
+            free(g2);
+            basin_net_ws_free(row_ws);
+            basin_net_ws_free(blas_ws);
+            basin_dataset_free(ds);
+        }
+        basin_net_free(net);
+    }
+}
+
 /* ---- the batched trainer ---- */
 
 #define REC_MAX 4096
@@ -713,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_lanes_match_blas_path),
         cmocka_unit_test(test_lanes_leave_layer_values),
         cmocka_unit_test(test_eligibility),
+        cmocka_unit_test(test_rows_match_blas_path),
         cmocka_unit_test(test_batch_gd_rules_and_cancel),
         cmocka_unit_test(test_batch_momentum_l2_cross_entropy),
         cmocka_unit_test(test_batch_adam_divergence),
