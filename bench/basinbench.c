@@ -17,8 +17,9 @@
  *     ReLU, avgpool 4 (global), flatten, dense 1.
  *   e teacher–student closed form, identity teacher k = d = 10, n = 10 students, lr 0.1, start
  *     N(0, 1/d), until ‖∇F‖ ≤ 1e-9 (cap 100000 steps): restarts/s.
- *   f basin_certify of case b's end point after 2000 steps: region certificate + Lanczos λ_min
- *     (polish and probes off, the point taken as stationary); the default pipeline too.
+ *   f basin_certify of case b's end point after --steps GD steps: region certificate and
+ *     Lanczos λ_min (polish and probes off, the point taken as stationary); the default
+ *     pipeline is timed too.
  * - Threads. With --threads T, many-restart cases split their restarts into T contiguous
  *   ranges, one thread and one objective each (objectives carry scratch); single-restart cases
  *   give OpenBLAS T threads. The core itself never starts threads.
@@ -693,7 +694,8 @@ static void *fma_main(void *p)
     return NULL;
 }
 
-/* float64 FMA throughput of T threads, GFLOP/s (best of 3). */
+/* float64 FMA throughput of T threads, GFLOP/s (best of 10 short runs: the machine's peak is
+ * what it reaches when nothing else runs). */
 static double fma_peak(int T, int *width)
 {
     fma_job jobs[16];
@@ -706,7 +708,7 @@ static double fma_peak(int T, int *width)
 #endif
     if (*width == 0)
         return 0.0;
-    for (int rep = 0; rep < 3; rep++) {
+    for (int rep = 0; rep < 10; rep++) {
         for (int t = 0; t < T; t++) {
             jobs[t] = (fma_job){20000000, *width, 0.0, 0.0};
             if (pthread_create(&tid[t], NULL, fma_main, &jobs[t]) != 0)

@@ -36,8 +36,8 @@ TORCH_BEST_ENV = {
 CASES = {
     "a": {"title": "MLP 2-16-16-1, N=200, 2000 GD steps per restart", "unit": "restarts/s",
           "ours": ["--restarts", "128", "--steps", "2000"],
-          "torch": [("plain", ["--restarts", "3", "--steps", "2000"]),
-                    ("bmm", ["--variant", "bmm", "--restarts", "256", "--chunk", "256",
+          "torch": [("plain", ["--restarts", "2", "--steps", "2000"]),
+                    ("bmm", ["--variant", "bmm", "--restarts", "128", "--chunk", "128",
                              "--steps", "2000"])],
           "targets": {"plain": 20.0, "bmm": 3.0}, "peak_target": 0.30},
     "b": {"title": "MLP 2-64-64-64-1, N=2000", "unit": "s/step",
@@ -58,8 +58,8 @@ CASES = {
           "torch": [("plain", ["--restarts", "4", "--lr", "0.1", "--max-steps", "100000",
                                "--grad-tol", "1e-9"])],
           "targets": {"plain": 20.0}},
-    "f": {"title": "basin_certify of case b's end point (2000 GD steps)", "unit": "s",
-          "ours": ["--steps", "2000"], "torch": [], "targets": {}},
+    "f": {"title": "basin_certify of case b's end point (1000 GD steps)", "unit": "s",
+          "ours": ["--steps", "1000"], "torch": [], "targets": {}},
 }
 SMOKE = {"ours": ["--restarts", "16", "--steps", "50"],
          "torch": [("plain", ["--restarts", "1", "--steps", "50"])]}

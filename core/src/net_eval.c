@@ -106,8 +106,8 @@ static void backward_rows(const basin_net *net, basin_net_ws *ws, const double *
             break;
         case BASIN_LAYER_CONV2D:
             basin__conv_wgrad(L, ws, l, m, d, a, gW, gb, basin__conv_keep(ws, l, m));
-            if (need_in)
-                basin__conv_bwd(L, ws, l, m, d, W, 0, e);
+            if (need_in) /* with a kept im2col, wgrad left d in GEMM order in ws->tmp */
+                basin__conv_bwd(L, ws, l, m, d, W, 0, e, basin__conv_keep(ws, l, m) != NULL);
             break;
         case BASIN_LAYER_AVGPOOL:
             basin__avgpool_bwd(L, m, d, e);

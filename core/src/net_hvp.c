@@ -90,9 +90,9 @@ static void rbackward_rows(const basin_net *net, basin_net_ws *ws, const double 
             if (!below)
                 break;
             basin__conv_wgrad(L, ws, l, m, d, ra, hW, NULL, NULL);
-            basin__conv_bwd(L, ws, l, m, d, W, 0, e);
-            basin__conv_bwd(L, ws, l, m, rd, W, 0, re);
-            basin__conv_bwd(L, ws, l, m, d, VW, 1, re);
+            basin__conv_bwd(L, ws, l, m, d, W, 0, e, 0);
+            basin__conv_bwd(L, ws, l, m, rd, W, 0, re, 0);
+            basin__conv_bwd(L, ws, l, m, d, VW, 1, re, 0);
             break;
         case BASIN_LAYER_AVGPOOL:
             basin__avgpool_bwd(L, m, d, e);

@@ -72,8 +72,10 @@ void basin__conv_fwd(const basin__layer *L, basin_net_ws *ws, size_t layer, size
 void basin__conv_wgrad(const basin__layer *L, basin_net_ws *ws, size_t layer, size_t m,
                        const double *d, const double *a, double *gW, double *gb,
                        const double *kept);
+/* tmp_ready: ws->tmp already holds d in GEMM order for all m rows, as a basin__conv_wgrad of
+ * the same d with a kept im2col leaves it. */
 void basin__conv_bwd(const basin__layer *L, basin_net_ws *ws, size_t layer, size_t m,
-                     const double *d, const double *W, int acc, double *d_in);
+                     const double *d, const double *W, int acc, double *d_in, int tmp_ready);
 void basin__avgpool_fwd(const basin__layer *L, size_t m, const double *a, double *z);
 void basin__avgpool_bwd(const basin__layer *L, size_t m, const double *d, double *d_in);
 /* z = window maxima of a; argmax[j] = index into the sample's input of the first maximum. */

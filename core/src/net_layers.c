@@ -224,15 +224,17 @@ void basin__conv_wgrad(const basin__layer *L, basin_net_ws *ws, size_t layer, si
 }
 
 void basin__conv_bwd(const basin__layer *L, basin_net_ws *ws, size_t layer, size_t m,
-                     const double *d, const double *W, int acc, double *d_in)
+                     const double *d, const double *W, int acc, double *d_in, int tmp_ready)
 {
     size_t P = L->conv_p, F = L->spec.filters, ckk = L->conv_ckk;
-    size_t in = L->info.in_dim, out = L->info.out_dim, gmax = ws->conv_group[layer];
+    size_t in = L->info.in_dim, out = L->info.out_dim;
+    size_t gmax = tmp_ready ? m : ws->conv_group[layer];
     if (!acc)
         memset(d_in, 0, m * in * sizeof *d_in);
     for (size_t s0 = 0; s0 < m; s0 += gmax) {
         size_t g = m - s0 < gmax ? m - s0 : gmax;
-        to_position_major(L, d + s0 * out, g, ws->tmp);
+        if (!tmp_ready)
+            to_position_major(L, d + s0 * out, g, ws->tmp);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BI(g * P), BI(ckk), BI(F), 1.0,
                     ws->tmp, BI(F), W, BI(ckk), 0.0, ws->col, BI(ckk));
         col2im_add(L, ws->col, g, d_in + s0 * in);
@@ -268,7 +270,8 @@ void basin__avgpool_bwd(const basin__layer *L, size_t m, const double *d, double
     size_t C = li->in_shape[0], H = li->in_shape[1], Wd = li->in_shape[2];
     size_t OH = li->out_shape[1], OW = li->out_shape[2], p = L->spec.size;
     double scale = 1.0 / (double)(p * p);
-    memset(d_in, 0, m * li->in_dim * sizeof *d_in);
+    if (OH * p != H || OW * p != Wd) /* floor mode left rows or columns that get no error */
+        memset(d_in, 0, m * li->in_dim * sizeof *d_in);
     for (size_t s = 0; s < m; s++) {
         const double *ds = d + s * li->out_dim;
         double *es = d_in + s * li->in_dim;
