@@ -452,47 +452,100 @@ done:
     return rc == BASIN_OK ? 0 : die("case", rc);
 }
 
-/* One restart: warm-up steps, then the timed steps from a fresh start. */
+/* One restart per thread, as the server's workers run them: each thread has its own objective
+ * and θ, trains warm-up steps, waits at the barrier, then trains the timed steps from a fresh
+ * start (restart index = thread index). */
+typedef struct stepper {
+    const basin_net *net;
+    const basin_dataset *ds;
+    const bench_case *c;
+    const opts *o;
+    size_t restart;
+    pthread_barrier_t *go;
+    double t_start, t_end;
+    basin_run_result res;
+    int rc;
+} stepper;
+
+static void *stepper_main(void *p)
+{
+    stepper *w = p;
+    basin_objective obj;
+    double *theta = NULL;
+    memset(&obj, 0, sizeof obj);
+    w->rc = basin_objective_empirical(w->net, w->ds, &w->c->loss, 0.0, 0, &obj);
+    if (w->rc == BASIN_OK && !(theta = basin_alloc_array(obj.dim, sizeof(double))))
+        w->rc = BASIN_ENOMEM;
+    basin_train_spec spec;
+    train_spec(&spec, w->c->lr, w->o->warmup > 0 ? w->o->warmup : 1);
+    if (w->rc == BASIN_OK)
+        w->rc = basin_train_restart(&obj, w->net, &spec, w->restart, theta, NULL, &w->res);
+    spec.max_steps = w->o->steps;
+    pthread_barrier_wait(w->go); /* every thread reaches it, failed or not */
+    w->t_start = now_s();
+    if (w->rc == BASIN_OK)
+        w->rc = basin_train_restart(&obj, w->net, &spec, w->restart, theta, NULL, &w->res);
+    w->t_end = now_s();
+    basin_free(theta);
+    basin_objective_release(&obj);
+    return NULL;
+}
+
+/* Time per step. T = 1: one restart, OpenBLAS single-threaded. T > 1: T restarts at once, one
+ * per thread (OpenBLAS single-threaded inside each), and the figure is the throughput
+ * wall / (T · steps) — how the server uses T cores for the many restarts of an experiment. */
 static int case_steps(const opts *o, const bench_case *c)
 {
     basin_net *net = NULL;
     basin_dataset *ds = NULL;
-    basin_objective obj;
-    double *theta = NULL;
-    memset(&obj, 0, sizeof obj);
-    openblas_set_num_threads(o->threads);
-    int rc = basin_net_create(&c->arch, &net, NULL);
+    stepper w[16];
+    pthread_t tid[16];
+    pthread_barrier_t go;
+    size_t T = o->threads < 1 ? 1 : o->threads > 16 ? 16 : (size_t)o->threads, started = 0;
+    int rc = basin_net_create(&c->arch, &net, NULL), have_barrier = 0;
     if (rc == BASIN_OK)
         rc = basin_data_generate(&c->gen, &ds);
-    if (rc == BASIN_OK)
-        rc = basin_objective_empirical(net, ds, &c->loss, 0.0, 0, &obj);
     if (rc != BASIN_OK)
         goto done;
+    openblas_set_num_threads(1);
     rc = BASIN_ENOMEM;
-    theta = basin_alloc_array(obj.dim, sizeof(double));
-    if (!theta)
+    if (pthread_barrier_init(&go, NULL, (unsigned)T) != 0)
         goto done;
-    basin_train_spec spec;
-    basin_run_result res;
-    train_spec(&spec, c->lr, o->warmup > 0 ? o->warmup : 1);
-    rc = basin_train_restart(&obj, net, &spec, 0, theta, NULL, &res);
-    if (rc != BASIN_OK)
-        goto done;
-    spec.max_steps = o->steps;
-    double t0 = now_s();
-    rc = basin_train_restart(&obj, net, &spec, 0, theta, NULL, &res);
-    double seconds = now_s() - t0;
-    if (rc != BASIN_OK)
-        goto done;
-    double flop = ((double)res.steps + 1.0) * (double)ds->n * 2.0 * macs_per_sample(net);
-    print_common(o, "s/step", seconds / (double)o->steps, seconds);
-    printf(", \"steps\": %zu, \"flop\": %.6g, \"gflops\": %.4g, \"final_risk\": %.6g, "
-           "\"reason\": \"%s\"}\n",
-           res.steps, flop, flop / seconds * 1e-9, res.final_risk,
-           basin_stop_reason_name(res.reason));
+    have_barrier = 1;
+    for (size_t t = 0; t < T; t++)
+        w[t] = (stepper){net, ds, c, o, t, &go, 0.0, 0.0, {0}, BASIN_OK};
+    for (; started + 1 < T; started++)
+        if (pthread_create(&tid[started], NULL, stepper_main, &w[started]) != 0) {
+            /* the started threads wait at a barrier that can no longer fill */
+            fprintf(stderr, "basinbench: cannot start thread %zu\n", started);
+            exit(1);
+        }
+    stepper_main(&w[T - 1]);
+    rc = BASIN_OK;
 done:
-    basin_free(theta);
-    basin_objective_release(&obj);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    if (have_barrier)
+        pthread_barrier_destroy(&go);
+    if (rc == BASIN_OK) {
+        double t0 = w[0].t_start, t1 = w[0].t_end, evals = 0.0;
+        for (size_t t = 0; t < T; t++) {
+            t0 = w[t].t_start < t0 ? w[t].t_start : t0;
+            t1 = w[t].t_end > t1 ? w[t].t_end : t1;
+            evals += (double)w[t].res.steps + 1.0;
+            if (w[t].rc != BASIN_OK)
+                rc = w[t].rc;
+        }
+        double seconds = t1 - t0;
+        if (rc == BASIN_OK) {
+            double flop = evals * (double)ds->n * 2.0 * macs_per_sample(net);
+            print_common(o, "s/step", seconds / ((double)T * (double)o->steps), seconds);
+            printf(", \"steps\": %zu, \"restarts\": %zu, \"flop\": %.6g, \"gflops\": %.4g, "
+                   "\"final_risk\": %.6g, \"reason\": \"%s\"}\n",
+                   w[0].res.steps, T, flop, flop / seconds * 1e-9, w[0].res.final_risk,
+                   basin_stop_reason_name(w[0].res.reason));
+        }
+    }
     basin_dataset_free(ds);
     basin_net_free(net);
     return rc == BASIN_OK ? 0 : die("case", rc);

@@ -71,6 +71,21 @@ def squared(out, y):
     return 0.5 * (out - y).pow(2).sum(dim=1).mean()
 
 
+def sync_start(args):
+    """With --barrier DIR (run.py's multi-process runs): announce readiness, then wait until
+    run.py says go, so that the timed loops of all processes overlap."""
+    if not args.barrier:
+        return
+    with open(os.path.join(args.barrier, "ready.%d" % args.rank), "w"):
+        pass
+    go = os.path.join(args.barrier, "go")
+    deadline = time.monotonic() + 600
+    while not os.path.exists(go):
+        if time.monotonic() > deadline:
+            raise RuntimeError("barrier: no go from run.py")
+        time.sleep(0.0005)
+
+
 def train_steps(model, x, y, loss_fn, lr, steps):
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     for _ in range(steps):
@@ -83,6 +98,7 @@ def train_steps(model, x, y, loss_fn, lr, steps):
 
 def time_per_step(args, model, x, y, loss_fn):
     train_steps(model, x, y, loss_fn, args.lr, args.warmup)
+    sync_start(args)
     t0 = time.perf_counter()
     last = train_steps(model, x, y, loss_fn, args.lr, args.steps)
     dt = time.perf_counter() - t0
@@ -96,6 +112,7 @@ def case_a_plain(args, x, y):
     widths = [2, 16, 16, 1]
     model = mlp(widths, args.dtype)  # warm-up: first-call overheads out of the timing
     train_steps(model, x, y, squared, args.lr, 20)
+    sync_start(args)
     t0 = time.perf_counter()
     for _ in range(args.restarts):
         model = mlp(widths, args.dtype)
@@ -146,6 +163,7 @@ def case_a_bmm(args, x, y):
 
     run(20)
     groups = max(1, args.restarts // r)
+    sync_start(args)
     t0 = time.perf_counter()
     for _ in range(groups):
         last = run(args.steps)
@@ -188,6 +206,7 @@ def case_e(args, data_dir):
     restarts = min(args.restarts, starts.shape[0])
     steps_total = 0
     converged = 0
+    sync_start(args)
     t0 = time.perf_counter()
     for r in range(restarts):
         w = torch.tensor(starts[r], dtype=args.dtype, requires_grad=True)
@@ -223,6 +242,8 @@ def main():
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--max-steps", type=int, default=100000)
     ap.add_argument("--grad-tol", type=float, default=1e-9)
+    ap.add_argument("--barrier", help="directory for run.py's start barrier")
+    ap.add_argument("--rank", type=int, default=0)
     args = ap.parse_args()
     args.dtype = getattr(torch, args.dtype)
     torch.set_num_threads(args.threads)

@@ -2,7 +2,8 @@
  *
  * DESIGN
  * - The selected samples are processed in chunks of at most ws->chunk rows (≤ max_batch, sized
- *   so that a chunk's layer values stay in L2; net_ws.c): gather the input rows, run every
+ *   so that a chunk's layer values stay in L2; net_ws.c): gather the input rows (a full batch
+ *   in sample order is read in place, not copied: act[0] points into the dataset), run every
  *   layer forward on the whole chunk (act[l+1] = layer_l(act[l])), add
  *   the per-sample losses in sample order (so the risk does not depend on the chunking), set
  *   the output errors to ∂ℓ/∂o / m and propagate them down. Gradients of all chunks accumulate
@@ -16,6 +17,7 @@
  *   chunking either; mid-size dense nets on AVX-512 CPUs take the fused row kernel
  *   (rows_int.h). Both leave the last chunk's layer values in ws like the path above.
  * - Invariant: nothing here allocates; all memory is in the workspace. */
+#include <stdint.h>
 #include <string.h>
 
 #include "basin/status.h"
@@ -49,6 +51,34 @@ void basin__gather(basin_net_ws *ws, const basin_dataset *ds, const size_t *idx,
     }
     for (size_t i = 0; i < count; i++)
         memcpy(ws->act[0] + i * d, ds->x + idx[start + i] * d, d * sizeof *ds->x);
+}
+
+/* act[0] and the act[] slots after leading flatten layers share one buffer (net_ws.c). */
+static size_t input_aliases(const basin_net *net)
+{
+    size_t k = 1;
+    while (k - 1 < net->n_layers && net->layers[k - 1].spec.kind == BASIN_LAYER_FLATTEN)
+        k++;
+    return k;
+}
+
+/* Make the input rows of the layers be `rows`. The layers only ever read act[0] (forward
+ * passes write act[l + 1], back-propagation writes the delta buffers), so it may point into
+ * the dataset, which is how a full-batch evaluation avoids copying every input row. */
+static void point_input(basin_net_ws *ws, size_t aliases, double *rows)
+{
+    for (size_t l = 0; l < aliases; l++)
+        ws->act[l] = rows;
+}
+
+/* 1 when basin_net_ws_layer_input can return the input rows (the first layer that is not a
+ * flatten is an activation or max pool), so they must be left in the workspace's own buffer. */
+static int input_values_kept(const basin_net *net, size_t aliases)
+{
+    if (aliases > net->n_layers)
+        return 0;
+    basin_layer_kind k = net->layers[aliases - 1].spec.kind;
+    return k == BASIN_LAYER_ACTIVATION || k == BASIN_LAYER_MAXPOOL;
 }
 
 void basin__forward_rows(const basin_net *net, basin_net_ws *ws, const double *theta, size_t m)
@@ -166,9 +196,16 @@ int basin_net_risk_grad(const basin_net *net, basin_net_ws *ws, const double *th
         basin__rows_eval(net, theta, ds, idx, m, loss, grad, risk, ws->rowscratch, ws);
         goto done;
     }
+    /* Samples 0..m−1 in order (full batch): the layers read the dataset's rows in place. */
+    double *own_input = ws->act[0];
+    size_t aliases = input_aliases(net), last = 0;
     for (size_t start = 0; start < m; start += ws->chunk) {
         size_t cm = m - start < ws->chunk ? m - start : ws->chunk;
-        basin__gather(ws, ds, idx, start, cm);
+        if (idx)
+            basin__gather(ws, ds, idx, start, cm);
+        else
+            point_input(ws, aliases, (double *)(uintptr_t)(ds->x + start * ds->in_dim));
+        last = start;
         basin__forward_rows(net, ws, theta, cm);
         const double *o = ws->act[net->n_layers];
         double *e = ws->delta[0];
@@ -182,6 +219,11 @@ int basin_net_risk_grad(const basin_net *net, basin_net_ws *ws, const double *th
         for (size_t j = 0; j < cm * k; j++)
             e[j] *= inv_m;
         backward_rows(net, ws, theta, cm, grad);
+    }
+    if (!idx) {
+        point_input(ws, aliases, own_input);
+        if (input_values_kept(net, aliases)) /* basin_net_ws_layer_input may ask for them */
+            memcpy(own_input, ds->x + last * ds->in_dim, ws->rows * ds->in_dim * sizeof *ds->x);
     }
     *risk = sum / (double)m;
 done:

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -564,6 +566,97 @@ static void test_chunking_and_selection(void **state)
     }
 }
 
+/* A full batch in order is read from the dataset in place (net_eval.c): the same bits as the
+ * explicit selection 0..n−1 (which copies rows), on the same workspace before and after, the
+ * dataset untouched, and the input values of a leading flatten + activation still reported by
+ * basin_net_ws_layer_input for the last chunk. */
+static void test_full_batch_in_place(void **state)
+{
+    (void)state;
+    size_t n_cases;
+    const gc_net_case *cases = gc_net_cases(&n_cases);
+    for (size_t c = 0; c < n_cases; c++) {
+        gc_net_fixture fx;
+        assert_int_equal(gc_fixture_setup(&cases[c], &fx), BASIN_OK);
+        basin_net_ws *small;
+        assert_int_equal(basin_net_ws_create(fx.net, 3, &small), BASIN_OK);
+        size_t n = fx.ds.n, d = fx.ds.in_dim;
+        size_t *all = malloc(n * sizeof *all);
+        double *x0 = malloc(n * d * sizeof *x0);
+        double *g1 = malloc(fx.dim * sizeof *g1), *g2 = malloc(fx.dim * sizeof *g2), r1, r2;
+        assert_true(all && x0 && g1 && g2);
+        for (size_t i = 0; i < n; i++)
+            all[i] = i;
+        memcpy(x0, fx.ds.x, n * d * sizeof *x0);
+        basin_net_ws *wss[2] = {fx.ws, small};
+        for (int w = 0; w < 2; w++)
+            for (int round = 0; round < 2; round++) {
+                assert_int_equal(basin_net_risk_grad(fx.net, wss[w], fx.theta, &fx.ds, NULL, n,
+                                                     &fx.loss, &r1, g1),
+                                 BASIN_OK);
+                assert_int_equal(basin_net_risk_grad(fx.net, wss[w], fx.theta, &fx.ds, all, n,
+                                                     &fx.loss, &r2, g2),
+                                 BASIN_OK);
+                assert_memory_equal(&r1, &r2, sizeof r1);
+                assert_memory_equal(g1, g2, fx.dim * sizeof *g1);
+            }
+        assert_memory_equal(x0, fx.ds.x, n * d * sizeof *x0);
+        free(all);
+        free(x0);
+        free(g1);
+        free(g2);
+        basin_net_ws_free(small);
+        gc_fixture_teardown(&fx);
+    }
+
+    /* [1,3,3] input → flatten → leaky relu → dense 2 → dense 1, 7 samples in chunks of 3 */
+    basin_layer_spec layers[4];
+    memset(layers, 0, sizeof layers);
+    layers[0].kind = BASIN_LAYER_FLATTEN;
+    layers[1].kind = BASIN_LAYER_ACTIVATION;
+    layers[1].act = BASIN_ACT_LEAKY_RELU;
+    layers[1].slope = 0.1;
+    layers[2].kind = BASIN_LAYER_DENSE;
+    layers[2].units = 2;
+    layers[2].bias = 1;
+    layers[3].kind = BASIN_LAYER_DENSE;
+    layers[3].units = 1;
+    layers[3].bias = 1;
+    const size_t shape[3] = {1, 3, 3};
+    basin_net *net = make_net(3, shape, layers, 4);
+    basin_net_ws *ws;
+    assert_int_equal(basin_net_ws_create(net, 3, &ws), BASIN_OK);
+    double x[7 * 9], y[7], theta[64], grad[64], risk;
+    assert_true(basin_net_param_count(net) <= 64);
+    for (size_t i = 0; i < 7 * 9; i++)
+        x[i] = (double)((i * 37) % 11) - 5.0;
+    for (size_t i = 0; i < 7; i++)
+        y[i] = (double)i;
+    for (size_t i = 0; i < basin_net_param_count(net); i++)
+        theta[i] = 0.1 * (double)(i % 5) - 0.2;
+    basin_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    ds.n = 7;
+    ds.in_dim = 9;
+    ds.y_dim = 1;
+    ds.x = x;
+    ds.y = y;
+    basin_loss loss;
+    memset(&loss, 0, sizeof loss);
+    loss.kind = BASIN_LOSS_SQUARED;
+    assert_int_equal(basin_net_risk_grad(net, ws, theta, &ds, NULL, 7, &loss, &risk, grad),
+                     BASIN_OK);
+    const double *v;
+    size_t rows, cols;
+    assert_int_equal(basin_net_ws_layer_input(ws, 1, &v, &rows, &cols), BASIN_OK);
+    assert_int_equal(rows, 1); /* 7 = 3 + 3 + 1: the last chunk is sample 6 */
+    assert_int_equal(cols, 9);
+    assert_true(v < x || v >= x + 7 * 9); /* the workspace's own copy, not the dataset */
+    assert_memory_equal(v, x + 6 * 9, 9 * sizeof *v);
+    basin_net_ws_free(ws);
+    basin_net_free(net);
+}
+
 static void test_risk_argument_errors(void **state)
 {
     (void)state;
@@ -818,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_layer_info_and_specs),
         cmocka_unit_test(test_chunking_and_selection),
+        cmocka_unit_test(test_full_batch_in_place),
         cmocka_unit_test(test_risk_argument_errors),
         cmocka_unit_test(test_init_fans),
         cmocka_unit_test(test_init_plain_given_and_reproducible),
