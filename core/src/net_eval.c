@@ -15,12 +15,14 @@
  * - Small dense nets (lanes_int.h) take the fused lane kernel instead, which sums every
  *   gradient entry and the risk in sample order too, so its results do not depend on the
  *   chunking either; mid-size dense nets on AVX-512 CPUs take the fused row kernel
- *   (rows_int.h). Both leave the last chunk's layer values in ws like the path above.
+ *   (rows_int.h), and convolutional nets the block kernel (conv_int.h). All leave the last
+ *   chunk's layer values in ws like the path above.
  * - Invariant: nothing here allocates; all memory is in the workspace. */
 #include <stdint.h>
 #include <string.h>
 
 #include "basin/status.h"
+#include "conv_int.h"
 #include "lanes_int.h"
 #include "net_int.h"
 #include "rows_int.h"
@@ -194,6 +196,10 @@ int basin_net_risk_grad(const basin_net *net, basin_net_ws *ws, const double *th
     }
     if (ws->rowscratch) {
         basin__rows_eval(net, theta, ds, idx, m, loss, grad, risk, ws->rowscratch, ws);
+        goto done;
+    }
+    if (ws->convscratch) {
+        basin__conv_eval(net, theta, ds, idx, m, loss, grad, risk, ws->convscratch, ws);
         goto done;
     }
     /* Samples 0..m−1 in order (full batch): the layers read the dataset's rows in place. */

@@ -45,6 +45,7 @@ struct basin_net_ws {
     size_t *iblock;               /* the one allocation behind argmax */
     double *lanes;                /* lane-kernel scratch (lanes_int.h); NULL when not eligible */
     double *rowscratch;           /* row-kernel scratch (rows_int.h); NULL when not eligible */
+    double *convscratch;          /* conv block-kernel scratch (conv_int.h); NULL when not taken */
     double **colkeep;             /* conv2d layer l: im2col of up to `chunk` rows, or NULL */
     double *keepblock;            /* the one allocation behind colkeep */
 };

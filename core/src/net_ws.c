@@ -6,12 +6,14 @@
  * transpose buffers (sized for the largest conv group); one size_t block holds the max-pool
  * switches. Conv groups are sized so that one im2col buffer stays near CONV_COL_CAP doubles.
  * Nets the lane kernel (lanes_int.h) or the row kernel (rows_int.h) takes also get that
- * kernel's scratch, so that basin_net_risk_grad can use it without allocating. */
+ * kernel's scratch, so that basin_net_risk_grad can use it without allocating; so do the
+ * convolutional nets the block kernel (conv_int.h) takes. */
 #include <limits.h>
 #include <string.h>
 
 #include "basin/alloc.h"
 #include "basin/status.h"
+#include "conv_int.h"
 #include "lanes_int.h"
 #include "net_int.h"
 #include "rows_int.h"
@@ -224,6 +226,14 @@ int basin_net_ws_create(const basin_net *net, size_t max_batch, basin_net_ws **o
             goto done;
         }
     }
+    size_t conv_len = basin__conv_scratch_len(net);
+    if (conv_len > 0) {
+        ws->convscratch = basin_alloc_array(conv_len, sizeof *ws->convscratch);
+        if (!ws->convscratch) {
+            rc = BASIN_ENOMEM;
+            goto done;
+        }
+    }
     if (basin__lanes_eligible(net)) {
         ws->lanes = basin_alloc_array(basin__lanes_scratch_len(net, 1), sizeof *ws->lanes);
         if (!ws->lanes) {
@@ -246,6 +256,7 @@ void basin_net_ws_free(basin_net_ws *ws)
     basin_free(ws->iblock);
     basin_free(ws->lanes);
     basin_free(ws->rowscratch);
+    basin_free(ws->convscratch);
     basin_free(ws->colkeep);
     basin_free(ws->keepblock);
     basin_free(ws->act);
