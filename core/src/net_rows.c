@@ -1,39 +1,49 @@
 /* The row kernel: risk and gradient of one parameter vector for mid-size dense nets (layers of
- * up to 128 units), with 8 samples per AVX-512 vector and forward, loss and backward fused per
- * block of 64 samples. basin_net_risk_grad uses it for the dense nets the lane kernel does not
- * take (rows_int.h); elsewhere those nets keep the BLAS path.
+ * up to 128 units), with the units of one sample in the AVX-512 lanes and forward, loss and
+ * backward fused per block of 48 samples. basin_net_risk_grad uses it for the dense nets the
+ * lane kernel does not take (rows_int.h); elsewhere those nets keep the BLAS path.
  *
  * DESIGN
  * - Why. At these widths one GEMM call per layer and pass does little work, and the OpenBLAS
  *   build here runs AVX2 kernels (OPENBLAS_CORETYPE=Haswell): a fused AVX-512 kernel keeps the
- *   whole state of a block (its layer values, slopes and errors, about 64 KB) in L1/L2, does
- *   the activation and its mask in the same pass as the products, and uses the full vector width.
- * - Layout. A block holds its layer values feature-major, [feature][64 samples], so one vector
- *   is one feature of 8 consecutive samples and weights enter as broadcast scalars read from θ
- *   itself ([out][in] rows). Register tiles of 4 sample-vectors × 4 units: forward
- *   z_j = b_j + Σ_i W[j][i]·a_i (i ascending), input errors e_i = Σ_j W[j][i]·d_j (j ascending
- *   from 0), each accumulator its own fma chain.
- * - Gradient. The weight gradient is a sum over samples, so each entry keeps 8 partial sums, one
- *   per lane (samples ≡ lane mod 8), in a θ-shaped vector accumulator GA, updated per block by
- *   tiles of 4 × 4 entries (8 fma's each, one per sample-vector in order); at the end
- *   ∇R_p = GA_p[0] + … + GA_p[7] in that order. The risk is kept the same way. So the result is
- *   deterministic, but it is summed in another order than the BLAS path: a different rounding,
- *   not a different value (test_lanes checks both agree to 1e-12).
- * - The last block is padded with zero inputs; a 0/1 mask removes the padded samples from the
- *   risk and from the output errors, so they contribute exactly nothing to the gradient.
+ *   state of a block (its layer values, slopes and errors) in L1/L2, does the activation and
+ *   its mask in the same pass as the products, and uses the full vector width.
+ * - Layout. Everything is sample-major, as basin_net_ws stores layers: a block row is one
+ *   sample, its features padded with zeros to a multiple of 8, so one vector is 8 units of one
+ *   sample. Each of the three products of a layer is then one register-tiled micro-kernel
+ *   C[r][c-vectors] += Σ_k P[r][k]·Q[k][c-vectors] (P broadcast, Q loaded as vectors; tiles of
+ *   MR = 6 rows × MC = 4 vectors: 24 independent fma chains, 10 loads per 24 fma's):
+ *     forward       z[s][j] = b_j + Σ_i a[s][i]·W[j][i]   P = a,   Q = Wᵀ (padded copy), k = i
+ *     input errors  e[s][i] = Σ_j d[s][j]·W[j][i]         P = d,   Q = W (padded copy),  k = j
+ *     weights       G[j][i] += Σ_s d[s][j]·a[s][i]         P = dᵀ,  Q = a,                k = s
+ *   each sum in ascending k from the first term (forward: from b_j). The weight gradient is
+ *   therefore exact per entry (no lane partials): every G[j][i] and bias sum runs over the
+ *   selected samples in selection order, block after block. So the result is deterministic and
+ *   independent of the caller; it is summed in another order than the BLAS path (a different
+ *   rounding, not a different value: test_lanes / test_rows_kernel check 1e-12).
+ * - Padding. Padded units have zero weights and bias in the copies, so their values and errors
+ *   are exactly 0. A partial last block runs its sample tiles up to a multiple of MR on zero
+ *   inputs; those rows get zero output errors and the weight sums stop at the real samples.
+ * - Recording. basin_net_ws_layer_input reads the pre-activations (activation layers' inputs)
+ *   of the last chunk row-major, and for dense nets the last chunk is every selected row. The
+ *   block rows are already rows, so recording is a copy of their real columns, with streaming
+ *   stores (megabytes per pass: they would evict the block and cost a read for ownership per
+ *   line). Only those activation inputs are recorded, not the dense layers' inputs or the
+ *   outputs: nothing reads them after basin_net_risk_grad, and writing them doubled the memory
+ *   traffic of a pass (rows_int.h).
  * - Nets the lane kernel takes never come here, so batched restarts (lanes) and single ones
  *   still share one kernel; this one only ever evaluates one θ. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "lanes_int.h"
 #include "net_int.h"
 #include "rows_int.h"
 
-#define NB 64 /* samples per block */
-#define NV 8  /* sample-vectors per block */
-#define TV 4  /* register tile: sample-vectors */
-#define TU 4  /*                units */
+#define NB 48 /* samples per block: a multiple of MR */
+#define MR 6  /* register tile: rows */
+#define MC 4  /*                vectors of 8 columns */
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define ROWS_SIMD 1
@@ -49,18 +59,25 @@
 #endif
 
 typedef struct rstage {
-    size_t in, out, w_off, b_off;
+    size_t in, out, inp, outp; /* widths and widths padded to a multiple of 8 */
+    size_t w_off, b_off;       /* in θ */
     int has_bias, has_act;
-    double sn, sp;
+    double slope[2]; /* s_neg, s_pos */
     size_t dense_layer, act_layer;
-    size_t a_off, sl_off; /* block buffers, in features (× NB doubles) */
+    size_t wt_off, wp_off, bb_off, g_off, gb_off; /* in the weight region of the scratch */
+    size_t a_off, sl_off;                         /* in the block buffers (× NB doubles) */
 } rstage;
 
 typedef struct rplan {
     size_t n;
     rstage st[BASIN__ROWS_MAX_STAGES];
-    size_t in0, k, maxw, act_len, sl_len, dim;
+    size_t in0, in0p, k, kp, maxp, act_len, sl_len, dim, wlen;
 } rplan;
+
+static size_t pad8(size_t n)
+{
+    return (n + 7) / 8 * 8;
+}
 
 static int rows_plan(const basin_net *net, rplan *pl)
 {
@@ -92,8 +109,8 @@ static int rows_plan(const basin_net *net, rplan *pl)
                 return 0;
             st = &pl->st[pl->n - 1];
             st->has_act = 1;
-            st->sn = L->spec.s_neg;
-            st->sp = L->spec.s_pos;
+            st->slope[0] = L->spec.s_neg;
+            st->slope[1] = L->spec.s_pos;
             st->act_layer = l;
             after_dense = 0;
             break;
@@ -104,20 +121,34 @@ static int rows_plan(const basin_net *net, rplan *pl)
     if (pl->n == 0)
         return 0;
     pl->in0 = pl->st[0].in;
+    pl->in0p = pad8(pl->in0);
     pl->k = pl->st[pl->n - 1].out;
+    pl->kp = pad8(pl->k);
     pl->dim = net->param_count;
     for (size_t t = 0; t < pl->n; t++) {
         rstage *st = &pl->st[t];
+        st->inp = pad8(st->in);
+        st->outp = pad8(st->out);
+        st->wt_off = pl->wlen;
+        pl->wlen += st->in * st->outp;
+        st->wp_off = pl->wlen;
+        pl->wlen += st->out * st->inp;
+        st->bb_off = pl->wlen;
+        pl->wlen += st->outp;
+        st->g_off = pl->wlen;
+        pl->wlen += st->out * st->inp;
+        st->gb_off = pl->wlen;
+        pl->wlen += st->outp;
         if (t > 0) {
             st->a_off = pl->act_len;
-            pl->act_len += st->in;
+            pl->act_len += st->inp;
         }
         if (st->has_act) {
             st->sl_off = pl->sl_len;
-            pl->sl_len += st->out;
+            pl->sl_len += st->outp;
         }
-        pl->maxw = st->in > pl->maxw ? st->in : pl->maxw;
-        pl->maxw = st->out > pl->maxw ? st->out : pl->maxw;
+        pl->maxp = st->inp > pl->maxp ? st->inp : pl->maxp;
+        pl->maxp = st->outp > pl->maxp ? st->outp : pl->maxp;
     }
     return 1;
 }
@@ -137,329 +168,347 @@ size_t basin__rows_scratch_len(const basin_net *net)
     rplan pl;
     if (!net || !cpu_ok() || !rows_plan(net, &pl))
         return 0;
-    /* GA; X, stage inputs, slopes, outputs, targets, mask, two error buffers, pre-activations;
-     * slack for the 64-byte alignment */
-    return pl.dim * 8 + (pl.in0 + pl.act_len + pl.sl_len + 2 * pl.k + 1 + 3 * pl.maxw) * NB + 8;
+    /* weight copies and gradient sums; X, stage inputs, slopes, outputs, two error buffers,
+     * pre-activations; slack for the 64-byte alignment */
+    return pl.wlen + (pl.in0p + pl.act_len + pl.sl_len + pl.kp + 3 * pl.maxp) * NB + 8;
 }
 
 #if ROWS_SIMD
 
 typedef struct rbufs {
-    double *ga, *x, *act, *sl, *out, *y, *mask, *d[2], *pre;
+    double *w, *x, *act, *sl, *out, *d[2], *pre;
 } rbufs;
 
 static void rcarve(const rplan *pl, double *scr, rbufs *b)
 {
-    b->ga = basin__align64(scr);
-    b->x = b->ga + pl->dim * 8;
-    b->act = b->x + pl->in0 * NB;
+    b->w = basin__align64(scr);
+    b->x = b->w + pl->wlen;
+    b->act = b->x + pl->in0p * NB;
     b->sl = b->act + pl->act_len * NB;
     b->out = b->sl + pl->sl_len * NB;
-    b->y = b->out + pl->k * NB;
-    b->mask = b->y + pl->k * NB;
-    b->d[0] = b->mask + NB;
-    b->d[1] = b->d[0] + pl->maxw * NB;
-    b->pre = b->d[1] + pl->maxw * NB;
+    b->d[0] = b->out + pl->kp * NB;
+    b->d[1] = b->d[0] + pl->maxp * NB;
+    b->pre = b->d[1] + pl->maxp * NB;
 }
 
-/* Forward tile: sample-vectors v0..v0+TV × units j0..j0+jn of stage st. pre: [out][NB] or NULL. */
-TARGET INLINE void rfwd_tile(const rstage *st, const size_t jn, size_t v0, size_t j0,
-                             const double *theta, const double *a, double *z, double *sl,
-                             double *pre)
+/* The micro-kernel: acc[r][c] += Σ_{k<K} P[r·prs + k·pks]·Q[k·ldq + 8c .. +8], k ascending. */
+TARGET INLINE void rmk(const size_t R, const size_t C, size_t K, const double *P, size_t prs,
+                       size_t pks, const double *Q, size_t ldq, __m512d acc[MR][MC])
 {
-    __m512d acc[TV][TU];
-    const size_t in = st->in;
-    const double *W = theta + st->w_off;
-    for (size_t jj = 0; jj < jn; jj++) {
-        const __m512d b0 =
-            st->has_bias ? _mm512_set1_pd(theta[st->b_off + j0 + jj]) : _mm512_setzero_pd();
-        for (size_t v = 0; v < TV; v++)
-            acc[v][jj] = b0;
-    }
-    for (size_t i = 0; i < in; i++) {
-        __m512d w[TU];
-        for (size_t jj = 0; jj < jn; jj++)
-            w[jj] = _mm512_set1_pd(W[(j0 + jj) * in + i]);
-        for (size_t v = 0; v < TV; v++) {
-            const __m512d av = _mm512_loadu_pd(a + i * NB + (v0 + v) * 8);
-            for (size_t jj = 0; jj < jn; jj++)
-                acc[v][jj] = _mm512_fmadd_pd(w[jj], av, acc[v][jj]);
+    for (size_t k = 0; k < K; k++) {
+        __m512d q[MC];
+        for (size_t c = 0; c < C; c++)
+            q[c] = _mm512_load_pd(Q + k * ldq + c * 8);
+        for (size_t r = 0; r < R; r++) {
+            const __m512d p = _mm512_set1_pd(P[r * prs + k * pks]);
+            for (size_t c = 0; c < C; c++)
+                acc[r][c] = _mm512_fmadd_pd(p, q[c], acc[r][c]);
         }
     }
-    const __m512d spos = _mm512_set1_pd(st->sp), sneg = _mm512_set1_pd(st->sn);
-    for (size_t jj = 0; jj < jn; jj++)
-        for (size_t v = 0; v < TV; v++) {
-            const size_t o = (j0 + jj) * NB + (v0 + v) * 8;
-            if (pre)
-                _mm512_storeu_pd(pre + o, acc[v][jj]);
+}
+
+/* Forward tile: rows r0..r0+MR × vectors c0..c0+C of stage st; pre == NULL: not recorded. */
+TARGET INLINE void rfwd_tile(const rstage *st, const size_t C, size_t r0, size_t c0,
+                             const double *w, const double *a, double *z, double *sl, double *pre)
+{
+    __m512d acc[MR][MC];
+    const size_t outp = st->outp;
+    for (size_t c = 0; c < C; c++) {
+        const __m512d b0 = _mm512_load_pd(w + st->bb_off + (c0 + c) * 8);
+        for (size_t r = 0; r < MR; r++)
+            acc[r][c] = b0;
+    }
+    rmk(MR, C, st->in, a + r0 * st->inp, st->inp, 1, w + st->wt_off + c0 * 8, outp, acc);
+    /* loaded per tile through an opaque pointer: hoisted out of the tile loop, the two slopes
+     * would pin two of the 32 registers the micro-kernel needs (24 sums, 4 + 1 operands) */
+    const double *slopes = st->slope;
+    __asm__("" : "+r"(slopes));
+    const __m512d sneg = _mm512_set1_pd(slopes[0]), spos = _mm512_set1_pd(slopes[1]);
+    for (size_t r = 0; r < MR; r++)
+        for (size_t c = 0; c < C; c++) {
+            const size_t o = (r0 + r) * outp + (c0 + c) * 8;
             if (st->has_act) {
-                __mmask8 pos = _mm512_cmp_pd_mask(acc[v][jj], _mm512_setzero_pd(), _CMP_GT_OQ);
+                if (pre)
+                    _mm512_store_pd(pre + o, acc[r][c]);
+                const __mmask8 pos = _mm512_cmp_pd_mask(acc[r][c], _mm512_setzero_pd(), _CMP_GT_OQ);
                 const __m512d s = _mm512_mask_blend_pd(pos, sneg, spos);
-                _mm512_storeu_pd(sl + o, s);
-                _mm512_storeu_pd(z + o, _mm512_mul_pd(s, acc[v][jj]));
+                _mm512_store_pd(sl + o, s);
+                _mm512_store_pd(z + o, _mm512_mul_pd(s, acc[r][c]));
             } else {
-                _mm512_storeu_pd(z + o, acc[v][jj]);
+                _mm512_store_pd(z + o, acc[r][c]);
             }
         }
 }
 
-TARGET INLINE void rfwd_stage(const rstage *st, const double *theta, const double *a, double *z,
-                              double *sl, double *pre)
+TARGET static __attribute__((noinline)) void rfwd_stage(const rstage *st, size_t rows,
+                                                        const double *w, const double *a, double *z,
+                                                        double *sl, double *pre)
 {
-    const size_t out = st->out;
-    for (size_t v0 = 0; v0 < NV; v0 += TV) {
-        size_t j0 = 0;
-        for (; j0 + TU <= out; j0 += TU)
-            rfwd_tile(st, TU, v0, j0, theta, a, z, sl, pre);
-        switch (out - j0) {
-        case 0:
-            break;
-        case 1:
-            rfwd_tile(st, 1, v0, j0, theta, a, z, sl, pre);
-            break;
-        case 2:
-            rfwd_tile(st, 2, v0, j0, theta, a, z, sl, pre);
-            break;
-        default:
-            rfwd_tile(st, 3, v0, j0, theta, a, z, sl, pre);
-            break;
+    const size_t nv = st->outp / 8;
+    for (size_t c0 = 0; c0 < nv; c0 += MC) {
+        const size_t C = nv - c0 < MC ? nv - c0 : MC;
+        for (size_t r0 = 0; r0 < rows; r0 += MR) {
+            switch (C) {
+            case 1:
+                rfwd_tile(st, 1, r0, c0, w, a, z, sl, pre);
+                break;
+            case 2:
+                rfwd_tile(st, 2, r0, c0, w, a, z, sl, pre);
+                break;
+            case 3:
+                rfwd_tile(st, 3, r0, c0, w, a, z, sl, pre);
+                break;
+            default:
+                rfwd_tile(st, MC, r0, c0, w, a, z, sl, pre);
+                break;
+            }
         }
     }
 }
 
-/* Input-error tile: sample-vectors v0..v0+TV × inputs i0..i0+in_n; sl: slopes below or NULL. */
-TARGET INLINE void rbwd_tile(const rstage *st, const size_t in_n, size_t v0, size_t i0,
-                             const double *theta, const double *d, const double *sl, double *e)
+/* Input-error tile: rows r0..r0+MR × vectors c0..c0+C of e (stage st's input width);
+ * sl: slopes of the stage below or NULL. */
+TARGET INLINE void rbwd_tile(const rstage *st, const size_t C, size_t r0, size_t c0,
+                             const double *w, const double *d, const double *sl, double *e)
 {
-    __m512d acc[TV][TU];
-    const size_t in = st->in, out = st->out;
-    const double *W = theta + st->w_off;
-    for (size_t ii = 0; ii < in_n; ii++)
-        for (size_t v = 0; v < TV; v++)
-            acc[v][ii] = _mm512_setzero_pd();
-    for (size_t j = 0; j < out; j++) {
-        __m512d w[TU];
-        for (size_t ii = 0; ii < in_n; ii++)
-            w[ii] = _mm512_set1_pd(W[j * in + i0 + ii]);
-        for (size_t v = 0; v < TV; v++) {
-            const __m512d dv = _mm512_loadu_pd(d + j * NB + (v0 + v) * 8);
-            for (size_t ii = 0; ii < in_n; ii++)
-                acc[v][ii] = _mm512_fmadd_pd(w[ii], dv, acc[v][ii]);
-        }
-    }
-    for (size_t ii = 0; ii < in_n; ii++)
-        for (size_t v = 0; v < TV; v++) {
-            const size_t o = (i0 + ii) * NB + (v0 + v) * 8;
-            _mm512_storeu_pd(e + o,
-                             sl ? _mm512_mul_pd(acc[v][ii], _mm512_loadu_pd(sl + o)) : acc[v][ii]);
+    __m512d acc[MR][MC];
+    const size_t inp = st->inp;
+    for (size_t r = 0; r < MR; r++)
+        for (size_t c = 0; c < C; c++)
+            acc[r][c] = _mm512_setzero_pd();
+    rmk(MR, C, st->out, d + r0 * st->outp, st->outp, 1, w + st->wp_off + c0 * 8, inp, acc);
+    for (size_t r = 0; r < MR; r++)
+        for (size_t c = 0; c < C; c++) {
+            const size_t o = (r0 + r) * inp + (c0 + c) * 8;
+            _mm512_store_pd(e + o,
+                            sl ? _mm512_mul_pd(acc[r][c], _mm512_load_pd(sl + o)) : acc[r][c]);
         }
 }
 
-TARGET INLINE void rbwd_stage(const rstage *st, const double *theta, const double *d,
-                              const double *sl, double *e)
+TARGET static __attribute__((noinline)) void rbwd_stage(const rstage *st, size_t rows,
+                                                        const double *w, const double *d,
+                                                        const double *sl, double *e)
 {
-    const size_t in = st->in;
-    for (size_t v0 = 0; v0 < NV; v0 += TV) {
-        size_t i0 = 0;
-        for (; i0 + TU <= in; i0 += TU)
-            rbwd_tile(st, TU, v0, i0, theta, d, sl, e);
-        switch (in - i0) {
-        case 0:
-            break;
-        case 1:
-            rbwd_tile(st, 1, v0, i0, theta, d, sl, e);
-            break;
-        case 2:
-            rbwd_tile(st, 2, v0, i0, theta, d, sl, e);
-            break;
-        default:
-            rbwd_tile(st, 3, v0, i0, theta, d, sl, e);
-            break;
+    const size_t nv = st->inp / 8;
+    for (size_t c0 = 0; c0 < nv; c0 += MC) {
+        const size_t C = nv - c0 < MC ? nv - c0 : MC;
+        for (size_t r0 = 0; r0 < rows; r0 += MR) {
+            switch (C) {
+            case 1:
+                rbwd_tile(st, 1, r0, c0, w, d, sl, e);
+                break;
+            case 2:
+                rbwd_tile(st, 2, r0, c0, w, d, sl, e);
+                break;
+            case 3:
+                rbwd_tile(st, 3, r0, c0, w, d, sl, e);
+                break;
+            default:
+                rbwd_tile(st, MC, r0, c0, w, d, sl, e);
+                break;
+            }
         }
     }
 }
 
-/* Gradient tile: GA[j][i] (8 lanes) += d_j·a_i for every sample-vector in order, for
- * j0..j0+jn × i0..i0+in_n; with_bias: GA[b_j] += d_j too. */
-TARGET INLINE void rgrad_tile(const rstage *st, const size_t jn, const size_t in_n, size_t j0,
-                              size_t i0, int with_bias, const double *a, const double *d,
-                              double *ga)
+/* Gradient tile: G[j0..j0+R][vectors c0..c0+C] += Σ_{s<S} d[s][j]·a[s][·], s ascending. */
+TARGET INLINE void rgrad_tile(const rstage *st, const size_t R, const size_t C, size_t j0,
+                              size_t c0, size_t S, const double *a, const double *d, double *g)
 {
-    __m512d g[TU][TU], gb[TU];
-    const size_t in = st->in;
-    for (size_t jj = 0; jj < jn; jj++) {
-        for (size_t ii = 0; ii < in_n; ii++)
-            g[jj][ii] = _mm512_load_pd(ga + (st->w_off + (j0 + jj) * in + i0 + ii) * 8);
-        gb[jj] = with_bias ? _mm512_load_pd(ga + (st->b_off + j0 + jj) * 8) : _mm512_setzero_pd();
-    }
-    for (size_t v = 0; v < NV; v++) {
-        __m512d dv[TU];
-        for (size_t jj = 0; jj < jn; jj++) {
-            dv[jj] = _mm512_loadu_pd(d + (j0 + jj) * NB + v * 8);
-            if (with_bias)
-                gb[jj] = _mm512_add_pd(gb[jj], dv[jj]);
-        }
-        for (size_t ii = 0; ii < in_n; ii++) {
-            const __m512d av = _mm512_loadu_pd(a + (i0 + ii) * NB + v * 8);
-            for (size_t jj = 0; jj < jn; jj++)
-                g[jj][ii] = _mm512_fmadd_pd(dv[jj], av, g[jj][ii]);
-        }
-    }
-    for (size_t jj = 0; jj < jn; jj++) {
-        for (size_t ii = 0; ii < in_n; ii++)
-            _mm512_store_pd(ga + (st->w_off + (j0 + jj) * in + i0 + ii) * 8, g[jj][ii]);
-        if (with_bias)
-            _mm512_store_pd(ga + (st->b_off + j0 + jj) * 8, gb[jj]);
-    }
+    __m512d acc[MR][MC];
+    const size_t inp = st->inp;
+    for (size_t r = 0; r < R; r++)
+        for (size_t c = 0; c < C; c++)
+            acc[r][c] = _mm512_load_pd(g + (j0 + r) * inp + (c0 + c) * 8);
+    rmk(R, C, S, d + j0, 1, st->outp, a + c0 * 8, inp, acc);
+    for (size_t r = 0; r < R; r++)
+        for (size_t c = 0; c < C; c++)
+            _mm512_store_pd(g + (j0 + r) * inp + (c0 + c) * 8, acc[r][c]);
 }
 
-TARGET INLINE void rgrad_row(const rstage *st, const size_t jn, size_t j0, const double *a,
-                             const double *d, double *ga)
-{
-    const size_t in = st->in;
-    size_t i0 = 0;
-    for (; i0 + TU <= in; i0 += TU)
-        rgrad_tile(st, jn, TU, j0, i0, i0 == 0 && st->has_bias, a, d, ga);
-    const int wb = i0 == 0 && st->has_bias;
-    switch (in - i0) {
-    case 0:
-        break;
-    case 1:
-        rgrad_tile(st, jn, 1, j0, i0, wb, a, d, ga);
-        break;
-    case 2:
-        rgrad_tile(st, jn, 2, j0, i0, wb, a, d, ga);
-        break;
-    default:
-        rgrad_tile(st, jn, 3, j0, i0, wb, a, d, ga);
-        break;
-    }
-}
-
-TARGET INLINE void rgrad_stage(const rstage *st, const double *a, const double *d, double *ga)
+TARGET INLINE void rgrad_cols(const rstage *st, const size_t C, size_t c0, size_t S,
+                              const double *a, const double *d, double *g)
 {
     const size_t out = st->out;
     size_t j0 = 0;
-    for (; j0 + TU <= out; j0 += TU)
-        rgrad_row(st, TU, j0, a, d, ga);
+    for (; j0 + MR <= out; j0 += MR)
+        rgrad_tile(st, MR, C, j0, c0, S, a, d, g);
     switch (out - j0) {
     case 0:
         break;
     case 1:
-        rgrad_row(st, 1, j0, a, d, ga);
+        rgrad_tile(st, 1, C, j0, c0, S, a, d, g);
         break;
     case 2:
-        rgrad_row(st, 2, j0, a, d, ga);
+        rgrad_tile(st, 2, C, j0, c0, S, a, d, g);
+        break;
+    case 3:
+        rgrad_tile(st, 3, C, j0, c0, S, a, d, g);
+        break;
+    case 4:
+        rgrad_tile(st, 4, C, j0, c0, S, a, d, g);
         break;
     default:
-        rgrad_row(st, 3, j0, a, d, ga);
+        rgrad_tile(st, 5, C, j0, c0, S, a, d, g);
         break;
+    }
+}
+
+TARGET static __attribute__((noinline)) void
+rgrad_stage(const rstage *st, size_t S, const double *a, const double *d, double *w)
+{
+    double *g = w + st->g_off;
+    const size_t nv = st->inp / 8;
+    for (size_t c0 = 0; c0 < nv; c0 += MC) {
+        switch (nv - c0 < MC ? nv - c0 : MC) {
+        case 1:
+            rgrad_cols(st, 1, c0, S, a, d, g);
+            break;
+        case 2:
+            rgrad_cols(st, 2, c0, S, a, d, g);
+            break;
+        case 3:
+            rgrad_cols(st, 3, c0, S, a, d, g);
+            break;
+        default:
+            rgrad_cols(st, MC, c0, S, a, d, g);
+            break;
+        }
+    }
+    if (!st->has_bias)
+        return;
+    double *gb = w + st->gb_off;
+    const size_t outp = st->outp;
+    for (size_t c = 0; c < outp; c += 8) {
+        __m512d acc = _mm512_load_pd(gb + c);
+        for (size_t s = 0; s < S; s++)
+            acc = _mm512_add_pd(acc, _mm512_load_pd(d + s * outp + c));
+        _mm512_store_pd(gb + c, acc);
     }
 }
 
 /* Output errors ∂ℓ/∂o / m of the block's samples into d[0] (0 for padding, times the output
- * activation's slope) and their losses into the 8 lane sums. */
-TARGET INLINE void rloss(const rplan *pl, const rbufs *b, const basin_dataset *ds,
-                         const size_t *idx, size_t s0, size_t S, const basin_loss *loss,
-                         double inv_m, int want_grad, double *sum)
+ * activation's slope) and their losses into the 8 partial sums (sample s into sum[s % 8]). */
+static void rloss(const rplan *pl, const rbufs *b, const basin_dataset *ds, const size_t *idx,
+                  size_t s0, size_t S, size_t rows, const basin_loss *loss, double inv_m,
+                  int want_grad, double *sum)
 {
-    const size_t k = pl->k;
+    const size_t k = pl->k, kp = pl->kp;
     const rstage *last = &pl->st[pl->n - 1];
     double *d = b->d[0];
-    if (loss->kind == BASIN_LOSS_SQUARED) {
-        const __m512d half = _mm512_set1_pd(0.5), vinv = _mm512_set1_pd(inv_m);
-        for (size_t v = 0; v < NV; v++) {
-            const __m512d mask = _mm512_load_pd(b->mask + v * 8);
-            __m512d val = _mm512_setzero_pd();
-            for (size_t c = 0; c < k; c++) {
-                const size_t o = c * NB + v * 8;
-                const __m512d r =
-                    _mm512_sub_pd(_mm512_load_pd(b->out + o), _mm512_load_pd(b->y + o));
-                val = _mm512_add_pd(val, _mm512_mul_pd(_mm512_mul_pd(half, r), r));
-                _mm512_store_pd(d + o, _mm512_mul_pd(_mm512_mul_pd(r, vinv), mask));
-            }
-            _mm512_storeu_pd(sum, _mm512_add_pd(_mm512_loadu_pd(sum), _mm512_mul_pd(val, mask)));
-        }
-    } else {
-        double o[BASIN__ROWS_MAX_WIDTH], g[BASIN__ROWS_MAX_WIDTH];
-        memset(d, 0, k * NB * sizeof *d);
-        for (size_t s = 0; s < S; s++) {
-            const size_t smp = idx ? idx[s0 + s] : s0 + s;
-            for (size_t c = 0; c < k; c++)
-                o[c] = b->out[c * NB + s];
-            sum[s % 8] +=
-                basin_loss_eval(loss, o, ds->y + smp * ds->y_dim, k, want_grad ? g : NULL);
-            if (want_grad)
-                for (size_t c = 0; c < k; c++)
-                    d[c * NB + s] = g[c] * inv_m;
-        }
-    }
-    if (want_grad && last->has_act) {
-        const double *sl = b->sl + last->sl_off * NB;
-        for (size_t q = 0; q < k * NB; q += 8)
-            _mm512_store_pd(d + q, _mm512_mul_pd(_mm512_load_pd(d + q), _mm512_load_pd(sl + q)));
-    }
-}
-
-/* Copy the block's rows at selection positions ≥ rec_from into ws->act (row-major). */
-static void rrecord(basin_net_ws *ws, const double *src, size_t layer, size_t cols, size_t s0,
-                    size_t S, size_t rec_from)
-{
+    memset(d, 0, rows * kp * sizeof *d);
     for (size_t s = 0; s < S; s++) {
-        if (s0 + s < rec_from)
+        const size_t smp = idx ? idx[s0 + s] : s0 + s;
+        const double *o = b->out + s * kp, *y = ds->y + smp * ds->y_dim;
+        double *g = d + s * kp, val = 0.0;
+        if (loss->kind == BASIN_LOSS_SQUARED) {
+            for (size_t c = 0; c < k; c++) {
+                const double r = o[c] - y[c];
+                val += 0.5 * r * r;
+                g[c] = r;
+            }
+        } else {
+            val = basin_loss_eval(loss, o, y, k, want_grad ? g : NULL);
+        }
+        sum[s % 8] += val;
+        if (!want_grad)
             continue;
-        double *row = ws->act[layer] + (s0 + s - rec_from) * cols;
-        for (size_t c = 0; c < cols; c++)
-            row[c] = src[c * NB + s];
+        const double *sl = last->has_act ? b->sl + last->sl_off * NB + s * kp : NULL;
+        for (size_t c = 0; c < k; c++)
+            g[c] = sl ? g[c] * inv_m * sl[c] : g[c] * inv_m;
     }
 }
 
-TARGET static void rblock(const rplan *pl, const double *theta, const rbufs *b,
-                          const basin_dataset *ds, const size_t *idx, size_t s0, size_t S,
-                          const basin_loss *loss, double inv_m, int want_grad, double *sum,
-                          basin_net_ws *ws, size_t rec_from)
+/* Copy the real columns of the block's rows at selection positions >= rec_from into ws->act.
+ * Those rows are written once per evaluation and only read back by a later caller, so whole
+ * cache lines go out with streaming stores: they would otherwise evict the block and cost a
+ * read for ownership each (the last chunk is all rows for dense nets, megabytes per pass). */
+TARGET static void rrecord(basin_net_ws *ws, const double *src, size_t ld, size_t layer,
+                           size_t cols, size_t s0, size_t S, size_t rec_from)
 {
-    const size_t in0 = pl->in0, k = pl->k;
-    const int rec = ws && s0 + S > rec_from;
-    for (size_t s = 0; s < NB; s++) {
-        const size_t smp = s < S ? (idx ? idx[s0 + s] : s0 + s) : 0;
-        const double *xr = ds->x + smp * in0;
-        for (size_t f = 0; f < in0; f++)
-            b->x[f * NB + s] = s < S ? xr[f] : 0.0;
-        b->mask[s] = s < S ? 1.0 : 0.0;
-        if (loss->kind == BASIN_LOSS_SQUARED) {
-            const double *yr = ds->y + smp * ds->y_dim;
-            for (size_t c = 0; c < k; c++)
-                b->y[c * NB + s] = s < S ? yr[c] : 0.0;
-        }
+    const size_t first = s0 < rec_from ? rec_from - s0 : 0;
+    if (first >= S)
+        return;
+    double *dst = ws->act[layer] + (s0 + first - rec_from) * cols;
+    src += first * ld;
+    const size_t rows = S - first;
+    if (ld != cols) {
+        for (size_t s = 0; s < rows; s++)
+            memcpy(dst + s * cols, src + s * ld, cols * sizeof *src);
+        return;
     }
-    if (rec)
-        rrecord(ws, b->x, 0, in0, s0, S, rec_from);
+    const size_t n = rows * cols;
+    size_t q = 0;
+    for (; q < n && ((uintptr_t)(dst + q) & 63) != 0; q++)
+        dst[q] = src[q];
+    for (; q + 8 <= n; q += 8)
+        _mm512_stream_pd(dst + q, _mm512_loadu_pd(src + q));
+    for (; q < n; q++)
+        dst[q] = src[q];
+}
+
+TARGET static void rblock(const rplan *pl, const rbufs *b, const basin_dataset *ds,
+                          const size_t *idx, size_t s0, size_t S, const basin_loss *loss,
+                          double inv_m, int want_grad, double *sum, basin_net_ws *ws,
+                          size_t rec_from)
+{
+    const size_t in0 = pl->in0, in0p = pl->in0p;
+    const size_t rows = (S + MR - 1) / MR * MR;
+    const int rec = ws && s0 + S > rec_from;
+    for (size_t s = 0; s < rows; s++) {
+        double *xb = b->x + s * in0p;
+        size_t f = 0;
+        if (s < S) {
+            const size_t smp = idx ? idx[s0 + s] : s0 + s;
+            memcpy(xb, ds->x + smp * in0, in0 * sizeof *xb);
+            f = in0;
+        }
+        for (; f < in0p; f++)
+            xb[f] = 0.0;
+    }
     for (size_t t = 0; t < pl->n; t++) {
         const rstage *st = &pl->st[t];
         const double *a = t == 0 ? b->x : b->act + st->a_off * NB;
         double *z = t + 1 < pl->n ? b->act + pl->st[t + 1].a_off * NB : b->out;
         double *sl = st->has_act ? b->sl + st->sl_off * NB : NULL;
-        rfwd_stage(st, theta, a, z, sl, rec ? b->pre : NULL);
-        if (rec) {
-            rrecord(ws, b->pre, st->dense_layer + 1, st->out, s0, S, rec_from);
-            if (st->has_act)
-                rrecord(ws, z, st->act_layer + 1, st->out, s0, S, rec_from);
-        }
+        rfwd_stage(st, rows, b->w, a, z, sl, rec && st->has_act ? b->pre : NULL);
+        if (rec && st->has_act)
+            rrecord(ws, b->pre, st->outp, st->dense_layer + 1, st->out, s0, S, rec_from);
     }
-    rloss(pl, b, ds, idx, s0, S, loss, inv_m, want_grad, sum);
+    rloss(pl, b, ds, idx, s0, S, rows, loss, inv_m, want_grad, sum);
     if (!want_grad)
         return;
     int cur = 0;
     for (size_t t = pl->n; t-- > 0;) {
         const rstage *st = &pl->st[t];
         const double *d = b->d[cur];
-        rgrad_stage(st, t == 0 ? b->x : b->act + st->a_off * NB, d, b->ga);
+        rgrad_stage(st, S, t == 0 ? b->x : b->act + st->a_off * NB, d, b->w);
         if (t == 0)
             break;
         const rstage *below = &pl->st[t - 1];
-        rbwd_stage(st, theta, d, below->has_act ? b->sl + below->sl_off * NB : NULL, b->d[1 - cur]);
+        rbwd_stage(st, rows, b->w, d, below->has_act ? b->sl + below->sl_off * NB : NULL,
+                   b->d[1 - cur]);
         cur = 1 - cur;
+    }
+}
+
+/* The zero-padded copies of θ's weights (Wᵀ for the forward pass, W for the input errors) and
+ * biases, and cleared gradient sums. */
+static void rprep(const rplan *pl, const double *theta, double *w)
+{
+    memset(w, 0, pl->wlen * sizeof *w);
+    for (size_t t = 0; t < pl->n; t++) {
+        const rstage *st = &pl->st[t];
+        const double *W = theta + st->w_off;
+        double *wt = w + st->wt_off, *wp = w + st->wp_off;
+        for (size_t j = 0; j < st->out; j++)
+            for (size_t i = 0; i < st->in; i++) {
+                wt[i * st->outp + j] = W[j * st->in + i];
+                if (t > 0)
+                    wp[j * st->inp + i] = W[j * st->in + i];
+            }
+        if (st->has_bias)
+            memcpy(w + st->bb_off, theta + st->b_off, st->out * sizeof *w);
     }
 }
 
@@ -473,27 +522,29 @@ void basin__rows_eval(const basin_net *net, const double *theta, const basin_dat
     if (!rows_plan(net, &pl) || m == 0)
         return; /* callers check the scratch length first */
     rcarve(&pl, scratch, &b);
-    if (grad)
-        memset(b.ga, 0, pl.dim * 8 * sizeof(double));
+    rprep(&pl, theta, b.w);
     const double inv_m = 1.0 / (double)m;
     size_t rec_from = ws ? ((m - 1) / ws->chunk) * ws->chunk : 0;
     for (size_t s0 = 0; s0 < m; s0 += NB)
-        rblock(&pl, theta, &b, ds, idx, s0, m - s0 < NB ? m - s0 : NB, loss, inv_m, grad != NULL,
-               sum, ws, rec_from);
+        rblock(&pl, &b, ds, idx, s0, m - s0 < NB ? m - s0 : NB, loss, inv_m, grad != NULL, sum, ws,
+               rec_from);
     if (grad)
-        for (size_t p = 0; p < pl.dim; p++) {
-            const double *g = b.ga + p * 8;
-            double acc = g[0];
-            for (size_t l = 1; l < 8; l++)
-                acc += g[l];
-            grad[p] = acc;
+        for (size_t t = 0; t < pl.n; t++) {
+            const rstage *st = &pl.st[t];
+            const double *g = b.w + st->g_off;
+            for (size_t j = 0; j < st->out; j++)
+                memcpy(grad + st->w_off + j * st->in, g + j * st->inp, st->in * sizeof *grad);
+            if (st->has_bias)
+                memcpy(grad + st->b_off, b.w + st->gb_off, st->out * sizeof *grad);
         }
     double r = sum[0];
     for (size_t l = 1; l < 8; l++)
         r += sum[l];
     *risk = r / (double)m;
-    if (ws)
+    if (ws) {
+        _mm_sfence(); /* order the streaming stores of rrecord before any later store */
         ws->rows = m - rec_from;
+    }
 }
 
 #else

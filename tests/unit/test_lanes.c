@@ -488,7 +488,8 @@ static size_t wide_catalogue(net_case *c)
 }
 
 /* basin_net_risk_grad through the row kernel (when this CPU has it) against the BLAS path, on
- * sample counts below, at and across the 64-sample blocks, and on a selection with repeats. */
+ * sample counts below, at and across the row kernel's sample blocks, and on a selection with
+ * repeats. */
 static void test_rows_match_blas_path(void **state)
 {
     (void)state;
