@@ -32,6 +32,7 @@
 #include "basin/status.h"
 #include "handlers.h"
 #include "http.h"
+#include "http_client.h"
 #include "limits.h"
 #include "migrate.h"
 #include "spurious.h"
@@ -100,106 +101,19 @@ static int group_teardown(void **state)
     return 0;
 }
 
-/* ---- the client ---- */
+/* ---- the client (http_client.h) ---- */
 
-struct resp {
-    long status;
-    char *body;
-    size_t len;
-    char headers[8192];
-    size_t hlen;
-    json_t *json;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+static void call(const char *method, const char *path, const char *body, struct http_resp *r)
 {
-    struct resp *r = ud;
-    size_t n = size * nmemb;
-    char *grown = realloc(r->body, r->len + n + 1);
-    if (grown == NULL)
-        return 0;
-    r->body = grown;
-    memcpy(r->body + r->len, data, n);
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
+    struct http_req q = http_req_json(method, path, body);
+    q.headers[0] = "Expect:";
+    q.timeout_ms = 15000;
+    q.parse_json = 1;
+    assert_int_equal(http_request(g.curl, g.port, &q, r), CURLE_OK);
 }
 
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-    struct resp *r = ud;
-    size_t n = size * nmemb;
-    if (r->hlen + n < sizeof r->headers) {
-        memcpy(r->headers + r->hlen, data, n);
-        r->hlen += n;
-        r->headers[r->hlen] = '\0';
-    }
-    return n;
-}
-
-static void resp_free(struct resp *r)
-{
-    free(r->body);
-    json_decref(r->json);
-    memset(r, 0, sizeof *r);
-}
-
-static int header(const struct resp *r, const char *name, char *out, size_t cap)
-{
-    size_t nlen = strlen(name);
-    for (const char *line = r->headers; line && *line;) {
-        const char *end = strstr(line, "\r\n");
-        size_t llen = end ? (size_t)(end - line) : strlen(line);
-        if (llen > nlen && strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
-            const char *v = line + nlen + 1;
-            while (*v == ' ')
-                v++;
-            size_t vlen = llen - (size_t)(v - line);
-            if (vlen >= cap)
-                vlen = cap - 1;
-            memcpy(out, v, vlen);
-            out[vlen] = '\0';
-            return 1;
-        }
-        line = end ? end + 2 : NULL;
-    }
-    return 0;
-}
-
-static void call(const char *method, const char *path, const char *body, struct resp *r)
-{
-    char url[1024];
-    struct curl_slist *hdrs = NULL;
-    CURL *c = g.curl;
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)g.port, path);
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    if (body != NULL)
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? strlen(body) : 0));
-    }
-    CURLcode cc = curl_easy_perform(c);
-    curl_slist_free_all(hdrs);
-    assert_int_equal(cc, CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    if (r->body != NULL)
-        r->json = json_loadb(r->body, r->len, 0, NULL);
-}
-
-static void getf(struct resp *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void getf(struct resp *r, const char *fmt, ...)
+static void getf(struct http_resp *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void getf(struct http_resp *r, const char *fmt, ...)
 {
     char path[1024];
     va_list ap;
@@ -228,19 +142,19 @@ static double jnum(const json_t *o, const char *key)
     return json_number_value(v);
 }
 
-static void assert_problem(const struct resp *r, long status)
+static void assert_problem(const struct http_resp *r, long status)
 {
     char ct[128];
     if (r->status != status)
         fprintf(stderr, "expected %ld, got %ld: %s\n", status, r->status, r->body ? r->body : "");
     assert_int_equal(r->status, status);
-    assert_true(header(r, "Content-Type", ct, sizeof ct));
+    assert_true(http_header_copy(r, "Content-Type", ct, sizeof ct));
     assert_string_equal(ct, "application/problem+json");
     assert_non_null(r->json);
     assert_int_equal(jint(r->json, "status"), status);
 }
 
-static void assert_ok(const struct resp *r)
+static void assert_ok(const struct http_resp *r)
 {
     if (r->status != 200)
         fprintf(stderr, "unexpected %ld: %s\n", r->status, r->body ? r->body : "");
@@ -248,7 +162,7 @@ static void assert_ok(const struct resp *r)
     assert_non_null(r->json);
 }
 
-static int detail_has(const struct resp *r, const char *s)
+static int detail_has(const struct http_resp *r, const char *s)
 {
     const char *d = jstr(r->json, "detail");
     return d != NULL && strstr(d, s) != NULL;
@@ -258,13 +172,13 @@ static int detail_has(const struct resp *r, const char *s)
 
 static void create(const char *path, const char *body, char id[STORE_ID_SIZE])
 {
-    struct resp r;
+    struct http_resp r;
     call("POST", path, body, &r);
     if (r.status != 201)
         fprintf(stderr, "create %s: %ld %s\n", path, r.status, r.body ? r.body : "");
     assert_int_equal(r.status, 201);
     snprintf(id, STORE_ID_SIZE, "%s", jstr(r.json, "id"));
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 static const char xor_dataset[] =
@@ -343,7 +257,7 @@ static void run_all(const char *ex, const struct outcome *out, size_t n, char id
     store_claim_free(c);
 }
 
-static const json_t *spurious_of(const char *run_id, struct resp *r)
+static const json_t *spurious_of(const char *run_id, struct http_resp *r)
 {
     getf(r, "/v1/runs/%s", run_id);
     assert_ok(r);
@@ -491,7 +405,7 @@ static void test_spurious_flag_follows_the_best(void **state)
         e3[STORE_ID_SIZE], e4[STORE_ID_SIZE], e5[STORE_ID_SIZE];
     char r1[4][STORE_ID_SIZE], r2[1][STORE_ID_SIZE], r3[1][STORE_ID_SIZE], r4[2][STORE_ID_SIZE],
         r5[1][STORE_ID_SIZE];
-    struct resp r;
+    struct http_resp r;
     const json_t *s;
 
     create("/v1/datasets", xor_dataset, ds);
@@ -514,22 +428,22 @@ static void test_spurious_flag_follows_the_best(void **state)
     assert_true(is_null(s, "witness_run_id"));
     assert_true(jnum(s, "gap") == 0.0);
     assert_true(json_is_false(json_object_get(s, "global")));
-    resp_free(&r);
+    http_resp_free(&r);
     s = spurious_of(r1[2], &r);
     assert_true(json_is_true(json_object_get(s, "flag")));
     assert_string_equal(jstr(s, "basis"), "verdict");
     assert_string_equal(jstr(s, "witness_run_id"), r1[0]);
     assert_true(jnum(s, "gap") == 0.4 - 0.3);
-    resp_free(&r);
+    http_resp_free(&r);
     s = spurious_of(r1[1], &r); /* max_steps, no verdict: unknown, but the witness is named */
     assert_true(is_null(s, "flag"));
     assert_true(is_null(s, "basis"));
     assert_string_equal(jstr(s, "witness_run_id"), r1[0]);
-    resp_free(&r);
+    http_resp_free(&r);
     s = spurious_of(r1[3], &r); /* a saddle is never a spurious minimum */
     assert_true(json_is_false(json_object_get(s, "flag")));
     assert_string_equal(jstr(s, "basis"), "verdict");
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* a better run in ANOTHER experiment with the same objective flips the flag */
     new_experiment(ds, ar, "\"loss\": \"squared\", \"l2\": 0.0", 1, 0, e2);
@@ -541,7 +455,7 @@ static void test_spurious_flag_follows_the_best(void **state)
     assert_string_equal(jstr(s, "witness_experiment_id"), e2);
     assert_true(jnum(s, "gap") == 0.3 - 0.1);
     assert_true(jnum(s, "best_risk") == 0.1);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* an even better run under a different loss is no witness */
     new_experiment(ds, ar, "\"loss\": {\"kind\": \"huber\", \"delta\": 0.5}, \"l2\": 0.0", 1, 1,
@@ -551,11 +465,11 @@ static void test_spurious_flag_follows_the_best(void **state)
     s = spurious_of(r1[0], &r);
     assert_string_equal(jstr(s, "witness_run_id"), r2[0]);
     assert_true(jnum(s, "gap") == 0.3 - 0.1);
-    resp_free(&r);
+    http_resp_free(&r);
     s = spurious_of(r3[0], &r); /* the huber run is the best of its own objective */
     assert_true(json_is_false(json_object_get(s, "flag")));
     assert_true(jnum(s, "gap") == 0.0);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* E4 (same objective as E1, tolerance 0.5): a minimum at risk 0 is global and never
      * spurious; a minimum at 0.25 is within its own tolerance of the new best 0 */
@@ -568,19 +482,19 @@ static void test_spurious_flag_follows_the_best(void **state)
     s = spurious_of(r4[0], &r);
     assert_true(json_is_false(json_object_get(s, "flag")));
     assert_true(json_is_true(json_object_get(s, "global")));
-    resp_free(&r);
+    http_resp_free(&r);
     s = spurious_of(r4[1], &r);
     assert_true(json_is_false(json_object_get(s, "flag")));
     assert_true(jnum(s, "tol") == 0.5);
     assert_true(jnum(s, "gap") == 0.25);
     assert_true(is_null(s, "witness_run_id"));
-    resp_free(&r);
+    http_resp_free(&r);
     s = spurious_of(r1[0], &r); /* E1 keeps the default tolerance: witness is now r4[0] */
     assert_true(json_is_true(json_object_get(s, "flag")));
     assert_string_equal(jstr(s, "witness_run_id"), r4[0]);
     assert_true(jnum(s, "gap") == 0.3);
     assert_true(jnum(s, "tol") == 1e-6);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* a different l2 is a different objective too */
     new_experiment(ds, ar, "\"loss\": \"squared\", \"l2\": 0.001", 1, 0, e5);
@@ -588,7 +502,7 @@ static void test_spurious_flag_follows_the_best(void **state)
     run_all(e5, o5, 1, r5);
     s = spurious_of(r5[0], &r);
     assert_true(json_is_false(json_object_get(s, "flag")));
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* the run list shows the same flags and filters on them, page by page */
     const char *want_true[] = {r1[0], r1[2]};
@@ -611,11 +525,11 @@ static void test_spurious_flag_follows_the_best(void **state)
         }
         const char *next = jstr(r.json, "next_cursor");
         if (next == NULL) {
-            resp_free(&r);
+            http_resp_free(&r);
             break;
         }
         snprintf(cursor, sizeof cursor, "%s", next);
-        resp_free(&r);
+        http_resp_free(&r);
     }
     assert_int_equal(seen, 2);
     getf(&r, "/v1/experiments/%s/runs?spurious=false", e1);
@@ -623,7 +537,7 @@ static void test_spurious_flag_follows_the_best(void **state)
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     assert_string_equal(jstr(json_array_get(json_object_get(r.json, "items"), 0), "id"),
                         want_false[0]);
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/experiments/%s/runs?order=final_risk", e1);
     assert_ok(&r);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 4);
@@ -631,10 +545,10 @@ static void test_spurious_flag_follows_the_best(void **state)
         json_t *it = json_array_get(json_object_get(r.json, "items"), i);
         assert_true(json_is_object(json_object_get(it, "spurious")));
     }
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/experiments/%s/runs?spurious=maybe", e1);
     assert_problem(&r, 400);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* the summary counts the same judgement: 2 spurious of 4 finished */
     getf(&r, "/v1/experiments/%s", e1);
@@ -652,7 +566,7 @@ static void test_spurious_flag_follows_the_best(void **state)
     assert_int_equal(jint(json_object_get(sum, "label_counts"), "saddle"), 1);
     assert_int_equal(jint(json_object_get(sum, "label_counts"), "none"), 2);
     assert_string_equal(jstr(json_object_get(sum, "objective_best"), "run_id"), r4[0]);
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* ---- basins ---- */
@@ -709,7 +623,7 @@ static void assert_ids(const json_t *arr, const char *const *want, size_t n)
 static void test_basins_of_xor(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     char v[64];
     double lo, hi;
     basins_fixture();
@@ -717,7 +631,7 @@ static void test_basins_of_xor(void **state)
 
     getf(&r, "/v1/experiments/%s/basins", xb.ex);
     assert_ok(&r);
-    assert_true(header(&r, "X-Basins-Cache", v, sizeof v));
+    assert_true(http_header_copy(&r, "X-Basins-Cache", v, sizeof v));
     assert_string_equal(v, "miss");
     assert_int_equal(jint(r.json, "total_runs"), 8);
     assert_int_equal(jint(r.json, "finished_runs"), 6);
@@ -772,31 +686,31 @@ static void test_basins_of_xor(void **state)
     assert_int_equal(jint(la, "none"), 1);
     assert_int_equal(jint(lb, "likely_minimum"), 1);
     assert_int_equal(jint(lb, "saddle"), 1);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* polling hits the cache; a page of basins */
     getf(&r, "/v1/experiments/%s/basins?limit=2", xb.ex);
     assert_ok(&r);
-    assert_true(header(&r, "X-Basins-Cache", v, sizeof v));
+    assert_true(http_header_copy(&r, "X-Basins-Cache", v, sizeof v));
     assert_string_equal(v, "hit");
     assert_int_equal(json_array_size(json_object_get(r.json, "basins")), 2);
     assert_string_equal(jstr(r.json, "next_cursor"), "b2");
-    assert_true(header(&r, "Link", v, sizeof v));
-    resp_free(&r);
+    assert_true(http_header_copy(&r, "Link", v, sizeof v));
+    http_resp_free(&r);
     getf(&r, "/v1/experiments/%s/basins?limit=2&cursor=b2", xb.ex);
     assert_ok(&r);
     assert_int_equal(json_array_size(json_object_get(r.json, "basins")), 1);
     assert_int_equal(jint(json_array_get(json_object_get(r.json, "basins"), 0), "index"), 2);
     assert_true(is_null(r.json, "next_cursor"));
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* other tolerances are another clustering: a huge function tolerance merges B and C */
     getf(&r, "/v1/experiments/%s/basins?func_tol=100", xb.ex);
     assert_ok(&r);
-    assert_true(header(&r, "X-Basins-Cache", v, sizeof v));
+    assert_true(http_header_copy(&r, "X-Basins-Cache", v, sizeof v));
     assert_string_equal(v, "miss");
     assert_int_equal(jint(r.json, "basin_count"), 2);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* members, paged */
     getf(&r, "/v1/experiments/%s/basins/0/members?limit=2", xb.ex);
@@ -807,50 +721,50 @@ static void test_basins_of_xor(void **state)
     assert_string_equal(jstr(json_array_get(items, 0), "run_id"), xb.runs[1]);
     assert_int_equal(jint(json_array_get(items, 1), "index"), 3);
     assert_string_equal(jstr(r.json, "next_cursor"), "m2");
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/experiments/%s/basins/0/members?limit=2&cursor=m2", xb.ex);
     assert_ok(&r);
     assert_string_equal(jstr(json_array_get(json_object_get(r.json, "items"), 0), "run_id"),
                         xb.runs[5]);
     assert_true(is_null(r.json, "next_cursor"));
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_basins_errors(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     char tds[STORE_ID_SIZE], tar[STORE_ID_SIZE], tex[STORE_ID_SIZE];
     basins_fixture();
 
     getf(&r, "/v1/experiments/ex_0000000000000000/basins");
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/experiments/nonsense/basins");
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/experiments/%s/basins?risk_tol=-1", xb.ex);
     assert_problem(&r, 400);
     assert_true(detail_has(&r, "risk_tol"));
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/experiments/%s/basins?func_tol=abc", xb.ex);
     assert_problem(&r, 400);
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/experiments/%s/basins?limit=0", xb.ex);
     assert_problem(&r, 400);
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/experiments/%s/basins?cursor=b99", xb.ex);
     assert_problem(&r, 400);
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/experiments/%s/basins?cursor=zz", xb.ex);
     assert_problem(&r, 400);
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/experiments/%s/basins/7/members", xb.ex);
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/experiments/%s/basins/x/members", xb.ex);
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* a population dataset has no samples to compare end points on */
     create("/v1/datasets", "{\"kind\": \"teacher_gaussian\", \"k\": 2, \"d\": 2}", tds);
@@ -866,7 +780,7 @@ static void test_basins_errors(void **state)
     getf(&r, "/v1/experiments/%s/basins", tex);
     assert_problem(&r, 422);
     assert_true(detail_has(&r, "population"));
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* ---- compare ---- */
@@ -900,7 +814,7 @@ static void compare_direct(const double *ta, const double *tb, int unaligned, si
 static void test_compare(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     basin_comparison *cmp = NULL;
     basins_fixture();
 
@@ -913,7 +827,7 @@ static void test_compare(void **state)
     assert_true(fabs(jnum(bar, "aligned")) <= 1e-15);
     assert_true(jnum(bar, "unaligned") == 0.0);
     assert_int_equal(json_array_size(json_object_get(json_object_get(r.json, "path"), "t")), 21);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* A (risk 0) against F (risk 1/4, another basin of the same objective) */
     getf(&r, "/v1/compare?a=%s&b=%s&grid=11", xb.runs[1], xb.run_f[0]);
@@ -940,18 +854,18 @@ static void test_compare(void **state)
                     cmp->aligned.t[k]);
     }
     basin_comparison_free(cmp);
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/compare?a=%s&b=%s&unaligned=false", xb.runs[1], xb.run_f[0]);
     assert_ok(&r);
     assert_true(is_null(json_object_get(r.json, "barrier"), "unaligned"));
     assert_true(is_null(json_object_get(r.json, "path"), "unaligned"));
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_compare_errors(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     char ods[STORE_ID_SIZE], oex[STORE_ID_SIZE], orun[1][STORE_ID_SIZE], hex[STORE_ID_SIZE],
         hrun[1][STORE_ID_SIZE];
     basins_fixture();
@@ -959,24 +873,24 @@ static void test_compare_errors(void **state)
     getf(&r, "/v1/compare?b=%s", xb.runs[1]);
     assert_problem(&r, 400);
     assert_true(detail_has(&r, "'a'"));
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/compare?a=%s&b=ex_0000000000000000", xb.runs[1]);
     assert_problem(&r, 400);
     assert_true(detail_has(&r, "'b'"));
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/compare?a=%s&b=run_0000000000000000", xb.runs[1]);
     assert_problem(&r, 404);
     assert_true(detail_has(&r, "'b'"));
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/compare?a=%s&b=%s", xb.runs[1], xb.runs[7]); /* still running */
     assert_problem(&r, 409);
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/compare?a=%s&b=%s&grid=1", xb.runs[1], xb.runs[0]);
     assert_problem(&r, 400);
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/compare?a=%s&b=%s&unaligned=yes", xb.runs[1], xb.runs[0]);
     assert_problem(&r, 400);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* another dataset, another loss: 422 naming 'b' */
     create("/v1/datasets",
@@ -989,13 +903,13 @@ static void test_compare_errors(void **state)
     assert_problem(&r, 422);
     assert_true(detail_has(&r, "'b'"));
     assert_true(detail_has(&r, "dataset"));
-    resp_free(&r);
+    http_resp_free(&r);
     new_experiment(xb.ds, xb.ar, "\"loss\": {\"kind\": \"huber\", \"delta\": 2}", 1, 1, hex);
     run_all(hex, o, 1, hrun);
     getf(&r, "/v1/compare?a=%s&b=%s", xb.runs[1], hrun[0]);
     assert_problem(&r, 422);
     assert_true(detail_has(&r, "loss"));
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* ---- fitted functions ---- */
@@ -1015,7 +929,7 @@ static double f1d(double x)
 static void test_function_1d(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     char ds[STORE_ID_SIZE], ar[STORE_ID_SIZE], ex[STORE_ID_SIZE], run[1][STORE_ID_SIZE];
     double th[10];
     memcpy(th, W1D, sizeof W1D);
@@ -1062,27 +976,27 @@ static void test_function_1d(void **state)
         assert_int_equal(json_array_size(json_object_get(data, "x")), 5);
         assert_true(json_number_value(json_array_get(json_object_get(data, "y"), 2)) == 1.0);
         assert_string_equal(jstr(r.json, "value_kind"), "output");
-        resp_free(&r);
+        http_resp_free(&r);
     }
 
     getf(&r, "/v1/runs/%s/function?nx=1", run[0]);
     assert_problem(&r, 400);
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/runs/%s/function?nx=401", run[0]);
     assert_problem(&r, 400);
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/runs/run_0000000000000000/function");
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
     getf(&r, "/v1/runs/ex_0000000000000000/function");
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_function_2d(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     basins_fixture();
     /* A = |x0 − x1| on [−0.1, 1.1]²; 7 columns along x0, 5 rows along x1 */
     getf(&r, "/v1/runs/%s/function?nx=7&ny=5", xb.runs[1]);
@@ -1115,18 +1029,18 @@ static void test_function_2d(void **state)
     assert_true(below != 0 && below != 1);
     assert_int_equal(jint(r.json, "regions"), 3);
     assert_int_equal(json_array_size(json_object_get(json_object_get(r.json, "data"), "x1")), 4);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* no end point yet: 409 */
     getf(&r, "/v1/runs/%s/function", xb.runs[7]);
     assert_problem(&r, 409);
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_function_other_dims(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     char ds[STORE_ID_SIZE], ar[STORE_ID_SIZE], ex[STORE_ID_SIZE], run[1][STORE_ID_SIZE];
     static const double th[5] = {1, 1, 1, 0, 0};
     create("/v1/datasets", "{\"kind\": \"inline\", \"x\": [[0, 0, 1], [1, 1, 0]], \"y\": [0, 1]}",
@@ -1142,7 +1056,7 @@ static void test_function_other_dims(void **state)
     getf(&r, "/v1/runs/%s/function", run[0]);
     assert_problem(&r, 422);
     assert_true(detail_has(&r, "3"));
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* The store operations on their own: the best point and the bulk end points. */

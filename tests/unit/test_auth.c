@@ -43,6 +43,7 @@
 #include "auth.h"
 #include "basin/status.h"
 #include "config.h"
+#include "http_client.h"
 #include "store.h"
 
 #define ORIGIN "https://dash.example.org"
@@ -481,111 +482,47 @@ static void server_stop(struct server *s)
     s->pid = 0;
 }
 
-struct resp {
-    long status;
-    char body[8192];
-    size_t len;
-    char www_auth[256];
-    char content_type[96];
-    char acao[256];
-};
-
-static size_t on_body(char *data, size_t size, size_t n, void *user)
-{
-    struct resp *r = user;
-    size_t add = size * n;
-    size_t room = sizeof r->body - 1 - r->len;
-    size_t k = add < room ? add : room;
-    memcpy(r->body + r->len, data, k);
-    r->len += k;
-    r->body[r->len] = '\0';
-    return add;
-}
-
-static void copy_header(const char *line, size_t len, const char *name, char *out, size_t cap)
-{
-    size_t n = strlen(name);
-    if (len <= n + 1 || strncasecmp(line, name, n) != 0 || line[n] != ':')
-        return;
-    const char *v = line + n + 1;
-    const char *end = line + len;
-    while (v < end && *v == ' ')
-        v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-        end--;
-    size_t m = (size_t)(end - v) < cap - 1 ? (size_t)(end - v) : cap - 1;
-    memcpy(out, v, m);
-    out[m] = '\0';
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *user)
-{
-    struct resp *r = user;
-    size_t len = size * n;
-    copy_header(data, len, "WWW-Authenticate", r->www_auth, sizeof r->www_auth);
-    copy_header(data, len, "Content-Type", r->content_type, sizeof r->content_type);
-    copy_header(data, len, "Access-Control-Allow-Origin", r->acao, sizeof r->acao);
-    return len;
-}
-
 /* method path, with `Authorization: Bearer token` when token is not NULL (auth_header
- * overrides the whole header line), an optional JSON body and an Origin. */
+ * overrides the whole header line), an optional JSON body and an Origin; *r holds zeros or
+ * the previous answer, which is freed first. */
 static void call(int port, const char *method, const char *path, const char *token,
-                 const char *auth_header, const char *body, const char *origin, struct resp *r)
+                 const char *auth_header, const char *body, const char *origin, struct http_resp *r)
 {
-    char url[512], line[256];
-    struct curl_slist *hdrs = NULL;
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    CURL *h = curl_easy_init();
-    assert_non_null(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
-    if (strcmp(method, "HEAD") == 0)
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    else
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    char authz[256], orig[256];
+    size_t n = 0;
+    struct http_req q = http_req_json(method, path, body);
+    q.timeout_ms = 20000;
     if (auth_header != NULL) {
-        hdrs = curl_slist_append(hdrs, auth_header);
+        q.headers[n++] = auth_header;
     } else if (token != NULL) {
-        snprintf(line, sizeof line, "Authorization: Bearer %s", token);
-        hdrs = curl_slist_append(hdrs, line);
+        snprintf(authz, sizeof authz, "Authorization: Bearer %s", token);
+        q.headers[n++] = authz;
     }
     if (origin != NULL) {
-        snprintf(line, sizeof line, "Origin: %s", origin);
-        hdrs = curl_slist_append(hdrs, line);
+        snprintf(orig, sizeof orig, "Origin: %s", origin);
+        q.headers[n++] = orig;
     }
-    if (body != NULL) {
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    assert_int_equal(curl_easy_perform(h), CURLE_OK);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    http_resp_free(r);
+    assert_int_equal(http_request(NULL, port, &q, r), CURLE_OK);
 }
 
 static long status_of(int port, const char *method, const char *path, const char *token)
 {
-    struct resp r;
+    struct http_resp r = {0};
     call(port, method, path, token, NULL, NULL, NULL, &r);
-    return r.status;
+    long status = r.status;
+    http_resp_free(&r);
+    return status;
 }
 
 /* A 401/403 problem with the given challenge (prefix match on WWW-Authenticate). */
-static void expect_challenge(const struct resp *r, long status, const char *challenge)
+static void expect_challenge(const struct http_resp *r, long status, const char *challenge)
 {
     if (r->status != status)
         fprintf(stderr, "got %ld: %s\n", r->status, r->body);
     assert_int_equal(r->status, status);
-    assert_string_equal(r->www_auth, challenge);
-    assert_string_equal(r->content_type, "application/problem+json");
+    assert_string_equal(http_header_or(r, "WWW-Authenticate", ""), challenge);
+    assert_string_equal(http_header_or(r, "Content-Type", ""), "application/problem+json");
     json_error_t e;
     json_t *j = json_loads(r->body, 0, &e);
     assert_non_null(j);
@@ -661,7 +598,7 @@ static void test_binary_end_to_end(void **state)
     char reader[64], writer[64], reader_id[32], writer_id[32], hash[65];
     char out[8192], err[4096], db[600];
     struct server s;
-    struct resp r;
+    struct http_resp r = {0};
     assert_non_null(mkdtemp(dir));
     snprintf(db, sizeof db, "%s/t.db", dir);
 
@@ -698,7 +635,8 @@ static void test_binary_end_to_end(void **state)
     /* no token */
     call(port, "GET", "/v1/datasets", NULL, NULL, NULL, ORIGIN, &r);
     expect_challenge(&r, 401, "Bearer realm=\"basinlab\"");
-    assert_string_equal(r.acao, ORIGIN); /* a dashboard can read why */
+    assert_string_equal(http_header_or(&r, "Access-Control-Allow-Origin", ""),
+                        ORIGIN); /* a dashboard can read why */
     call(port, "GET", "/metrics", NULL, NULL, NULL, NULL, &r);
     expect_challenge(&r, 401, "Bearer realm=\"basinlab\"");
     call(port, "POST", "/v1/datasets", NULL, NULL, "{}", NULL, &r);
@@ -772,6 +710,7 @@ static void test_binary_end_to_end(void **state)
     assert_int_equal(run_cli(dir, out, err, sizeof out, "revoke", "tok_0000000000000000", "--db",
                              db, (char *)NULL),
                      1);
+    http_resp_free(&r);
     server_stop(&s);
 
     /* the server log never contains a token */

@@ -33,6 +33,7 @@
 #include "basin/teacher.h"
 #include "handlers.h"
 #include "http.h"
+#include "http_client.h"
 #include "limits.h"
 #include "spec.h"
 #include "spurious.h"
@@ -105,88 +106,22 @@ static int group_teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-/* ---- the client ---- */
+/* ---- the client (http_client.h) ---- */
 
-struct resp {
-    long status;
-    char *body;
-    size_t len;
-    char location[256];
-    json_t *json;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+static void call(const char *method, const char *path, const char *body, struct http_resp *r)
 {
-    struct resp *r = ud;
-    size_t n = size * nmemb;
-    char *grown = realloc(r->body, r->len + n + 1);
-    if (grown == NULL)
-        return 0;
-    r->body = grown;
-    memcpy(r->body + r->len, data, n);
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
+    struct http_req q = {.method = method,
+                         .path = path,
+                         .content_type = "application/json",
+                         .body = body,
+                         .body_len = body != NULL ? strlen(body) : 0,
+                         .headers = {"Expect:"},
+                         .timeout_ms = 30000,
+                         .parse_json = 1};
+    assert_int_equal(http_request(g.curl, g.port, &q, r), CURLE_OK);
 }
 
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-    struct resp *r = ud;
-    size_t n = size * nmemb;
-    if (n > 10 && strncasecmp(data, "Location:", 9) == 0) {
-        const char *v = data + 9;
-        while (*v == ' ')
-            v++;
-        size_t len = n - (size_t)(v - data);
-        while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n'))
-            len--;
-        if (len < sizeof r->location) {
-            memcpy(r->location, v, len);
-            r->location[len] = '\0';
-        }
-    }
-    return n;
-}
-
-static void resp_free(struct resp *r)
-{
-    free(r->body);
-    json_decref(r->json);
-    memset(r, 0, sizeof *r);
-}
-
-static void call(const char *method, const char *path, const char *body, struct resp *r)
-{
-    char url[512];
-    struct curl_slist *hdrs = NULL;
-    CURL *c = g.curl;
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)g.port, path);
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? strlen(body) : 0));
-    }
-    CURLcode cc = curl_easy_perform(c);
-    curl_slist_free_all(hdrs);
-    assert_int_equal(cc, CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    if (r->body != NULL)
-        r->json = json_loadb(r->body, r->len, 0, NULL);
-}
-
-static void get(const char *path, struct resp *r)
+static void get(const char *path, struct http_resp *r)
 {
     call("GET", path, NULL, r);
 }
@@ -196,7 +131,7 @@ static void get(const char *path, struct resp *r)
 __attribute__((format(printf, 3, 4)))
 #endif
 static void
-postf(const char *path, struct resp *r, const char *fmt, ...)
+postf(const char *path, struct http_resp *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -237,7 +172,7 @@ static int has_error(const json_t *problem, const char *pointer, const char *sub
     return 0;
 }
 
-static void expect_status(const struct resp *r, long status)
+static void expect_status(const struct http_resp *r, long status)
 {
     if (r->status != status)
         fprintf(stderr, "expected %ld, got %ld: %s\n", status, r->status, r->body ? r->body : "");
@@ -247,18 +182,18 @@ static void expect_status(const struct resp *r, long status)
 /* POST a record; copy its id. */
 static void create_record(const char *path, const char *body, char id[STORE_ID_SIZE])
 {
-    struct resp r;
+    struct http_resp r;
     call("POST", path, body, &r);
     expect_status(&r, 201);
     snprintf(id, STORE_ID_SIZE, "%s", jstr(r.json, "id"));
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* The stored end point of a run. */
 static double *run_params(const char *run_id, size_t *n)
 {
     char path[128];
-    struct resp r;
+    struct http_resp r;
     snprintf(path, sizeof path, "/v1/runs/%s/params", run_id);
     get(path, &r);
     expect_status(&r, 200);
@@ -269,7 +204,7 @@ static double *run_params(const char *run_id, size_t *n)
     assert_non_null(p);
     for (size_t i = 0; i < *n; i++)
         p[i] = json_number_value(json_array_get(arr, i));
-    resp_free(&r);
+    http_resp_free(&r);
     return p;
 }
 
@@ -493,7 +428,7 @@ static void test_linear_region_minimum(void **state)
 {
     (void)state;
     char ds[STORE_ID_SIZE], path[128];
-    struct resp r, d, run;
+    struct http_resp r, d, run;
     size_t idx[V_N], n = 0;
     for (size_t i = 0; i < V_N; i++)
         idx[i] = i;
@@ -507,7 +442,7 @@ static void test_linear_region_minimum(void **state)
     expect_status(&r, 201);
     const json_t *rv = json_object_get(r.json, "run");
     snprintf(path, sizeof path, "/v1/runs/%s", jstr(rv, "id"));
-    assert_string_equal(r.location, path);
+    assert_string_equal(http_header_or(&r, "Location", ""), path);
 
     /* the stored final risk is the dataset's R_lin, from the dataset record and from the
      * normal equations */
@@ -517,7 +452,7 @@ static void test_linear_region_minimum(void **state)
     double rec_lin = json_number_value(json_object_get(
         json_object_get(json_object_get(json_object_get(d.json, "linear_fit"), "loss"), "squared"),
         "risk"));
-    get(r.location, &run);
+    get(http_header_or(&r, "Location", ""), &run);
     expect_status(&run, 200);
     assert_string_equal(jstr(run.json, "origin"), "construction");
     assert_string_equal(jstr(run.json, "status"), "finished");
@@ -548,9 +483,9 @@ static void test_linear_region_minimum(void **state)
         assert_close(f, a * V_X[i] + b, 1e-9);
     }
     free(th);
-    resp_free(&run);
-    resp_free(&d);
-    resp_free(&r);
+    http_resp_free(&run);
+    http_resp_free(&d);
+    http_resp_free(&r);
 
     /* a maxpool layer has no linear-region minimum: 422 at that layer */
     postf("/v1/constructions", &r,
@@ -562,7 +497,7 @@ static void test_linear_region_minimum(void **state)
           "{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":1}]}}");
     expect_status(&r, 422);
     assert_true(has_error(r.json, "/architecture/layers/2", NULL));
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* ---- CPWL compiler ---- */
@@ -575,7 +510,7 @@ static void test_cpwl(void **state)
     static const double B[5] = {0.5, 0, -1, 2, 0.3};
     static const double X[6][2] = {{0, 0}, {1, -1}, {-2, 0.5}, {0.3, 2}, {2.5, 1}, {-1, -3}};
     static const double Y[6] = {0.1, -0.4, 0.7, 1.2, 0.2, -0.9};
-    struct resp r, run;
+    struct http_resp r, run;
     basin_net_ws *ws = NULL;
     double out[6], f[6], risk = 0;
     size_t n = 0;
@@ -614,11 +549,11 @@ static void test_cpwl(void **state)
     assert_int_equal(json_integer_value(json_object_get(rep, "min_depth")), 2);
     assert_int_equal(json_integer_value(json_object_get(rep, "max_depth")), 1);
     assert_int_equal(arch->arch.n_layers, 2 * 3 + 1);
-    resp_free(&run);
+    http_resp_free(&run);
     basin_net_ws_free(ws);
     spec_arch_free(arch);
     free(th);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* malformed specs: every field pointed at */
     postf("/v1/constructions", &r,
@@ -628,20 +563,20 @@ static void test_cpwl(void **state)
     assert_true(has_error(r.json, "/pieces/1/a", "piece 0 has 2"));
     assert_true(has_error(r.json, "/pieces/1/b", NULL));
     assert_true(has_error(r.json, "/sets/1", NULL));
-    resp_free(&r);
+    http_resp_free(&r);
     postf("/v1/constructions", &r,
           "{\"kind\":\"cpwl\",\"dataset\":{\"kind\":\"inline\",\"x\":[[0,0]],\"y\":[1]},"
           "\"pieces\":[{\"a\":[1,0],\"b\":0}],\"sets\":[[0,5]]}");
     expect_status(&r, 422);
     assert_true(has_error(r.json, "/sets/0/1", NULL));
-    resp_free(&r);
+    http_resp_free(&r);
     /* pieces of the wrong input size for the dataset */
     postf("/v1/constructions", &r,
           "{\"kind\":\"cpwl\",\"dataset\":{\"kind\":\"inline\",\"x\":[[0,0,1]],\"y\":[1]},"
           "\"pieces\":[{\"a\":[1,0],\"b\":0}],\"sets\":[[0]]}");
     expect_status(&r, 422);
     assert_true(has_error(r.json, "/pieces/0/a", "inputs have 3"));
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* ---- group fit ---- */
@@ -650,7 +585,7 @@ static void test_group_fit(void **state)
 {
     (void)state;
     char ds[STORE_ID_SIZE], ar[STORE_ID_SIZE], path[128];
-    struct resp r, run;
+    struct http_resp r, run;
     /* breakpoints 0 and 1.5 split V into {−3,−2,−1,−0.5}, {0.5,1}, {2,3.5} */
     static const size_t g0[] = {0, 1, 2, 3}, g1[] = {4, 5}, g2[] = {6, 7};
     double want = (ls_line_sum(V_X, V_Y, g0, 4) + ls_line_sum(V_X, V_Y, g1, 2) +
@@ -667,15 +602,15 @@ static void test_group_fit(void **state)
     assert_string_equal(jstr(run.json, "verdict_label"), "certified_minimum");
     assert_int_equal(
         json_array_size(json_object_get(json_object_get(r.json, "construction"), "groups")), 3);
-    resp_free(&run);
-    resp_free(&r);
+    http_resp_free(&run);
+    http_resp_free(&r);
 
     /* the same partition as labels gives the same risk */
     postf("/v1/constructions", &r,
           "{\"kind\":\"group_fit\",\"dataset_id\":\"%s\",\"groups\":[0,0,0,0,1,1,2,2]}", ds);
     expect_status(&r, 201);
     assert_close(jnum(json_object_get(r.json, "run"), "final_risk"), want, 1e-12);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* embedded in a wider given architecture: same risk, same architecture record */
     create_record("/v1/architectures", NET_1_4_1, ar);
@@ -688,14 +623,14 @@ static void test_group_fit(void **state)
     assert_close(jnum(json_object_get(r.json, "run"), "final_risk"),
                  (ls_line_sum(V_X, V_Y, h0, 4) + ls_line_sum(V_X, V_Y, h1, 4)) / V_N, 1e-12);
     assert_string_equal(jstr(r.json, "architecture_id"), ar);
-    resp_free(&r);
+    http_resp_free(&r);
     postf("/v1/constructions", &r,
           "{\"kind\":\"group_fit\",\"dataset_id\":\"%s\",\"architecture_id\":\"%s\","
           "\"breakpoints\":[-2.5,0,1.5]}",
           ds, ar);
     expect_status(&r, 422);
     assert_true(has_error(r.json, "/architecture_id", "hidden units"));
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* a 2-D lattice partition: group g is where its plane is the larger one */
     static const double X2[8][2] = {{-2, 0},   {-1, 1},  {-1.5, -1}, {-0.5, 0.5},
@@ -710,7 +645,7 @@ static void test_group_fit(void **state)
     assert_string_equal(jstr(json_object_get(r.json, "construction"), "method"), "lattice");
     assert_close(jnum(json_object_get(r.json, "run"), "final_risk"),
                  (ls_plane_sum(X2, Y2, q0, 4) + ls_plane_sum(X2, Y2, q1, 4)) / 8, 1e-12);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* impossible partitions */
     postf("/v1/constructions", &r,
@@ -718,37 +653,37 @@ static void test_group_fit(void **state)
           "\"y\":[1.5,0.25,1.5]},\"groups\":[0,1,0]}");
     expect_status(&r, 422);
     assert_true(has_error(r.json, "/groups", "impossible partition"));
-    resp_free(&r);
+    http_resp_free(&r);
     postf("/v1/constructions", &r,
           "{\"kind\":\"group_fit\",\"dataset_id\":\"%s\",\"breakpoints\":[1]}", ds);
     expect_status(&r, 422);
     assert_true(has_error(r.json, "/breakpoints", NULL));
-    resp_free(&r);
+    http_resp_free(&r);
     postf("/v1/constructions", &r,
           "{\"kind\":\"group_fit\",\"dataset_id\":\"%s\",\"groups\":[0,1,0]}", ds);
     expect_status(&r, 422);
     assert_true(has_error(r.json, "/groups", "8 samples"));
-    resp_free(&r);
+    http_resp_free(&r);
     postf("/v1/constructions", &r,
           "{\"kind\":\"group_fit\",\"dataset_id\":\"%s\",\"groups\":[0,2,0,2,0,2,0,2]}", ds);
     expect_status(&r, 422);
     assert_true(has_error(r.json, "/groups", "group 1 has no sample"));
-    resp_free(&r);
+    http_resp_free(&r);
     /* shared validation: unknown kind, unknown field, unknown dataset id */
     postf("/v1/constructions", &r, "{\"kind\":\"spline\",\"dataset_id\":\"%s\"}", ds);
     expect_status(&r, 422);
     assert_true(has_error(r.json, "/kind", NULL));
-    resp_free(&r);
+    http_resp_free(&r);
     postf("/v1/constructions", &r,
           "{\"kind\":\"group_fit\",\"dataset_id\":\"%s\",\"breakpoints\":[0],\"pieces\":[]}", ds);
     expect_status(&r, 422);
     assert_true(has_error(r.json, "/pieces", "unknown field"));
-    resp_free(&r);
+    http_resp_free(&r);
     postf("/v1/constructions", &r,
           "{\"kind\":\"group_fit\",\"dataset_id\":\"ds_0000000000000000\",\"breakpoints\":[0]}");
     expect_status(&r, 422);
     assert_true(has_error(r.json, "/dataset_id", "no dataset"));
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* ---- evaluations ---- */
@@ -757,7 +692,7 @@ static void test_evaluations(void **state)
 {
     (void)state;
     char ds[STORE_ID_SIZE], ar[STORE_ID_SIZE], path[128];
-    struct resp r, run;
+    struct http_resp r, run;
     const double w = 0.3, b = 1.1;
     double risk = 0, gw = 0, gb = 0;
     for (size_t i = 0; i < V_N; i++) {
@@ -779,7 +714,7 @@ static void test_evaluations(void **state)
           "{\"dataset_id\":\"%s\",\"architecture_id\":\"%s\",\"params\":[0.3,1.1,7]}", ds, ar);
     expect_status(&r, 422);
     assert_true(has_error(r.json, "/params", "has 3 values; the architecture has 2 parameters"));
-    resp_free(&r);
+    http_resp_free(&r);
 
     postf("/v1/evaluations", &r,
           "{\"dataset_id\":\"%s\",\"architecture_id\":\"%s\",\"params\":[0.3,1.1]}", ds, ar);
@@ -790,7 +725,7 @@ static void test_evaluations(void **state)
     assert_string_equal(jstr(json_object_get(r.json, "verdict"), "label"), "not_converged");
     const char *run_id = jstr(json_object_get(r.json, "run"), "id");
     snprintf(path, sizeof path, "/v1/runs/%s", run_id);
-    assert_string_equal(r.location, path);
+    assert_string_equal(http_header_or(&r, "Location", ""), path);
     get(path, &run);
     expect_status(&run, 200);
     assert_string_equal(jstr(run.json, "origin"), "imported");
@@ -801,8 +736,8 @@ static void test_evaluations(void **state)
     assert_int_equal(n, 2);
     assert_true(th[0] == w && th[1] == b);
     free(th);
-    resp_free(&run);
-    resp_free(&r);
+    http_resp_free(&run);
+    http_resp_free(&r);
 
     /* with l2 the risk has the weight-decay term (l2/2)‖θ‖² */
     postf("/v1/evaluations", &r,
@@ -810,7 +745,7 @@ static void test_evaluations(void **state)
           ar);
     expect_status(&r, 201);
     assert_close(jnum(r.json, "risk"), risk + 0.25 * (w * w + b * b), 1e-14);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* spurious with a witness: the linear-region minimum of 1-4-1 against an exact V fit of
      * the same architecture record (f = relu(x) + relu(−x) on data y = |x|) */
@@ -826,7 +761,7 @@ static void test_evaluations(void **state)
     expect_status(&r, 201);
     char lr_run[STORE_ID_SIZE];
     snprintf(lr_run, sizeof lr_run, "%s", jstr(json_object_get(r.json, "run"), "id"));
-    resp_free(&r);
+    http_resp_free(&r);
     postf("/v1/evaluations", &r,
           "{\"dataset_id\":\"%s\",\"architecture_id\":\"%s\",\"params\":[1,-1,1,1, 0,0,-1,-1, "
           "1,1,0,0, 0]}",
@@ -835,7 +770,7 @@ static void test_evaluations(void **state)
     assert_close(jnum(r.json, "risk"), 0.0, 1e-30);
     char exact_run[STORE_ID_SIZE];
     snprintf(exact_run, sizeof exact_run, "%s", jstr(json_object_get(r.json, "run"), "id"));
-    resp_free(&r);
+    http_resp_free(&r);
     snprintf(path, sizeof path, "/v1/runs/%s", lr_run);
     get(path, &run);
     expect_status(&run, 200);
@@ -843,7 +778,7 @@ static void test_evaluations(void **state)
     assert_true(json_is_true(json_object_get(sp, "flag")));
     assert_string_equal(jstr(sp, "witness_run_id"), exact_run);
     assert_string_equal(jstr(run.json, "verdict_label"), "certified_minimum");
-    resp_free(&run);
+    http_resp_free(&run);
 
     /* teacher_gaussian: the closed-form risk. With one student row on e1 and the other dead,
      * F = ½κ(e1,e1) − κ(e1,e1) − κ(e1,e2) + ½(κ(e1,e1) + κ(e2,e2) + 2κ(e1,e2)) = ¼ (κ(v,v) = ½
@@ -858,7 +793,7 @@ static void test_evaluations(void **state)
     assert_close(jnum(r.json, "risk"), 0.25, 1e-15);
     assert_string_equal(jstr(json_object_get(r.json, "run"), "origin"), "imported");
     assert_true(json_is_object(json_object_get(r.json, "verdict")));
-    resp_free(&r);
+    http_resp_free(&r);
     postf("/v1/evaluations", &r, teacher_body, "[1,0,0,1]");
     expect_status(&r, 201);
     assert_close(jnum(r.json, "risk"), 0.0, 1e-15);
@@ -866,14 +801,14 @@ static void test_evaluations(void **state)
     const char *label = jstr(json_object_get(r.json, "verdict"), "label");
     assert_non_null(label);
     assert_true(strcmp(label, "certified_minimum") == 0 || strcmp(label, "likely_minimum") == 0);
-    resp_free(&r);
+    http_resp_free(&r);
     /* but constructions need samples */
     postf("/v1/constructions", &r,
           "{\"kind\":\"group_fit\",\"dataset\":{\"kind\":\"teacher_gaussian\",\"k\":2,"
           "\"d\":2},\"breakpoints\":[0]}");
     expect_status(&r, 422);
     assert_true(has_error(r.json, "/dataset", "teacher_gaussian"));
-    resp_free(&r);
+    http_resp_free(&r);
     /* certify options are validated */
     postf("/v1/evaluations", &r,
           "{\"dataset_id\":\"%s\",\"architecture_id\":\"%s\",\"params\":[0.3,1.1],"
@@ -883,7 +818,7 @@ static void test_evaluations(void **state)
     assert_true(has_error(r.json, "/certify/probes", NULL));
     assert_true(has_error(r.json, "/certify/radii/1", NULL));
     assert_true(has_error(r.json, "/certify/colour", "unknown field"));
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* ---- the CLI ---- */
@@ -1019,7 +954,7 @@ static void test_cli(void **state)
 static void test_teacher_experiment(void **state)
 {
     (void)state;
-    struct resp r, runs;
+    struct http_resp r, runs;
     char path[256];
     basin_teacher *t = NULL;
 
@@ -1031,15 +966,15 @@ static void test_teacher_experiment(void **state)
           "\"std\":0.408248},\"restarts\":4,\"seed\":1,\"max_steps\":20000,"
           "\"stop\":{\"grad_tol\":1e-9},\"trajectory_every\":0}");
     expect_status(&r, 202);
-    snprintf(path, sizeof path, "%s", r.location);
-    resp_free(&r);
+    snprintf(path, sizeof path, "%s", http_header_or(&r, "Location", ""));
+    http_resp_free(&r);
     const char *status = NULL;
     for (int i = 0; i < 300; i++) { /* at most 30 s */
         get(path, &r);
         expect_status(&r, 200);
         status = jstr(r.json, "status");
         int done = status && strcmp(status, "finished") == 0;
-        resp_free(&r);
+        http_resp_free(&r);
         if (done)
             break;
         struct timespec ts = {0, 100 * 1000 * 1000};
@@ -1047,7 +982,7 @@ static void test_teacher_experiment(void **state)
     }
     get(path, &r);
     assert_string_equal(jstr(r.json, "status"), "finished");
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* every run: the stored risk and stationarity agree with the closed form at its end point */
     assert_int_equal(basin_teacher_create_identity(6, 6, &t), BASIN_OK);
@@ -1072,7 +1007,7 @@ static void test_teacher_experiment(void **state)
         free(th);
     }
     basin_teacher_free(t);
-    resp_free(&runs);
+    http_resp_free(&runs);
 }
 
 int main(void)

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "cors.h"
 #include "http.h"
+#include "http_client.h"
 #include "reply.h"
 #include "router.h"
 
@@ -118,94 +119,19 @@ static void test_config_flag(void **state)
 
 /* ---- over HTTP ---- */
 
-struct resp {
-    long status;
-    char body[4096];
-    size_t len;
-    char acao[256];  /* Access-Control-Allow-Origin */
-    char acam[256];  /* Access-Control-Allow-Methods */
-    char acah[256];  /* Access-Control-Allow-Headers */
-    char acma[32];   /* Access-Control-Max-Age */
-    char aceh[256];  /* Access-Control-Expose-Headers */
-    char acac[32];   /* Access-Control-Allow-Credentials */
-    char vary[256];  /* Vary */
-    char allow[128]; /* Allow */
-    int n_acao;      /* how many Access-Control-Allow-Origin lines */
-};
-
-static size_t on_body(char *data, size_t size, size_t n, void *user)
-{
-    struct resp *r = user;
-    size_t add = size * n;
-    size_t room = sizeof r->body - 1 - r->len;
-    size_t k = add < room ? add : room;
-    memcpy(r->body + r->len, data, k);
-    r->len += k;
-    r->body[r->len] = '\0';
-    return add;
-}
-
-static int copy_header(const char *line, size_t len, const char *name, char *out, size_t cap)
-{
-    size_t n = strlen(name);
-    if (len <= n + 1 || strncasecmp(line, name, n) != 0 || line[n] != ':')
-        return 0;
-    const char *v = line + n + 1;
-    const char *end = line + len;
-    while (v < end && *v == ' ')
-        v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-        end--;
-    size_t m = (size_t)(end - v) < cap - 1 ? (size_t)(end - v) : cap - 1;
-    memcpy(out, v, m);
-    out[m] = '\0';
-    return 1;
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *user)
-{
-    struct resp *r = user;
-    size_t len = size * n;
-    r->n_acao += copy_header(data, len, "Access-Control-Allow-Origin", r->acao, sizeof r->acao);
-    copy_header(data, len, "Access-Control-Allow-Methods", r->acam, sizeof r->acam);
-    copy_header(data, len, "Access-Control-Allow-Headers", r->acah, sizeof r->acah);
-    copy_header(data, len, "Access-Control-Max-Age", r->acma, sizeof r->acma);
-    copy_header(data, len, "Access-Control-Expose-Headers", r->aceh, sizeof r->aceh);
-    copy_header(data, len, "Access-Control-Allow-Credentials", r->acac, sizeof r->acac);
-    copy_header(data, len, "Vary", r->vary, sizeof r->vary);
-    copy_header(data, len, "Allow", r->allow, sizeof r->allow);
-    return len;
-}
-
-/* method path with up to 3 extra header lines (NULL-terminated) and an optional JSON body. */
+/* method path with extra header lines (NULL-terminated) and an optional JSON body; *r
+ * holds zeros or the previous answer, which is freed first. */
 static void http(int port, const char *method, const char *path, const char *const *headers,
-                 const char *body, struct resp *r)
+                 const char *body, struct http_resp *r)
 {
-    char url[256];
-    struct curl_slist *hdrs = NULL;
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    CURL *h = curl_easy_init();
-    assert_non_null(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 15000L);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
-        hdrs = curl_slist_append(hdrs, headers[i]);
-    if (body != NULL) {
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    struct http_req q = http_req_json(method, path, body);
+    q.timeout_ms = 15000;
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
+        assert_true(i < HTTP_MAX_HEADERS);
+        q.headers[i] = headers[i];
     }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    assert_int_equal(curl_easy_perform(h), CURLE_OK);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    http_resp_free(r);
+    assert_int_equal(http_request(NULL, port, &q, r), CURLE_OK);
 }
 
 static atomic_int handler_calls;
@@ -287,75 +213,81 @@ static int list_has(const char *list, const char *token)
 static void test_allowed_origin_gets_headers(void **state)
 {
     struct fixture *f = *state;
-    struct resp r;
+    struct http_resp r = {0};
     const char *h1[] = {"Origin: " ORIGIN, NULL};
     http(f->port, "GET", "/items/a1", h1, NULL, &r);
     assert_int_equal(r.status, 200);
-    assert_int_equal(r.n_acao, 1);
-    assert_string_equal(r.acao, ORIGIN); /* the exact origin, never "*" */
-    assert_true(list_has(r.vary, "Origin"));
-    assert_true(list_has(r.vary, "Accept")); /* merged with the handler's Vary */
-    assert_true(list_has(r.aceh, "ETag"));
-    assert_true(list_has(r.aceh, "Location"));
-    assert_true(list_has(r.aceh, "Retry-After"));
-    assert_string_equal(r.acac, ""); /* never credentials */
+    assert_int_equal(http_header_count(&r, "Access-Control-Allow-Origin"), 1);
+    assert_string_equal(http_header_or(&r, "Access-Control-Allow-Origin", ""),
+                        ORIGIN); /* the exact origin, never "*" */
+    assert_true(list_has(http_header_or(&r, "Vary", ""), "Origin"));
+    assert_true(
+        list_has(http_header_or(&r, "Vary", ""), "Accept")); /* merged with the handler's Vary */
+    assert_true(list_has(http_header_or(&r, "Access-Control-Expose-Headers", ""), "ETag"));
+    assert_true(list_has(http_header_or(&r, "Access-Control-Expose-Headers", ""), "Location"));
+    assert_true(list_has(http_header_or(&r, "Access-Control-Expose-Headers", ""), "Retry-After"));
+    assert_string_equal(http_header_or(&r, "Access-Control-Allow-Credentials", ""),
+                        ""); /* never credentials */
 
     const char *h2[] = {"Origin: " ORIGIN2, NULL};
     http(f->port, "POST", "/items", h2, "{}", &r);
     assert_int_equal(r.status, 201);
-    assert_string_equal(r.acao, ORIGIN2);
+    assert_string_equal(http_header_or(&r, "Access-Control-Allow-Origin", ""), ORIGIN2);
 
     /* errors carry them too, so a script can read the problem */
     http(f->port, "GET", "/nothing/here", h1, NULL, &r);
     assert_int_equal(r.status, 404);
-    assert_string_equal(r.acao, ORIGIN);
-    assert_true(list_has(r.vary, "Origin"));
+    assert_string_equal(http_header_or(&r, "Access-Control-Allow-Origin", ""), ORIGIN);
+    assert_true(list_has(http_header_or(&r, "Vary", ""), "Origin"));
     http(f->port, "DELETE", "/items/a1", h1, NULL, &r);
     assert_int_equal(r.status, 405);
-    assert_string_equal(r.acao, ORIGIN);
+    assert_string_equal(http_header_or(&r, "Access-Control-Allow-Origin", ""), ORIGIN);
+    http_resp_free(&r);
 }
 
 static void test_other_origins_get_none(void **state)
 {
     struct fixture *f = *state;
-    struct resp r;
+    struct http_resp r = {0};
     const char *evil[] = {"Origin: https://evil.example", NULL};
     http(f->port, "GET", "/items/a1", evil, NULL, &r);
     assert_int_equal(r.status, 200); /* served: the browser, not the server, withholds it */
-    assert_int_equal(r.n_acao, 0);
-    assert_string_equal(r.aceh, "");
-    assert_true(list_has(r.vary, "Origin")); /* a cache must still key on Origin */
+    assert_int_equal(http_header_count(&r, "Access-Control-Allow-Origin"), 0);
+    assert_string_equal(http_header_or(&r, "Access-Control-Expose-Headers", ""), "");
+    assert_true(
+        list_has(http_header_or(&r, "Vary", ""), "Origin")); /* a cache must still key on Origin */
     const char *null_origin[] = {"Origin: null", NULL};
     http(f->port, "GET", "/items/a1", null_origin, NULL, &r);
-    assert_int_equal(r.n_acao, 0);
+    assert_int_equal(http_header_count(&r, "Access-Control-Allow-Origin"), 0);
     http(f->port, "GET", "/items/a1", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
-    assert_int_equal(r.n_acao, 0);
-    assert_true(list_has(r.vary, "Origin"));
+    assert_int_equal(http_header_count(&r, "Access-Control-Allow-Origin"), 0);
+    assert_true(list_has(http_header_or(&r, "Vary", ""), "Origin"));
+    http_resp_free(&r);
 }
 
 static void test_preflight(void **state)
 {
     struct fixture *f = *state;
-    struct resp r;
+    struct http_resp r = {0};
     atomic_store(&handler_calls, 0);
     const char *pre[] = {"Origin: " ORIGIN, "Access-Control-Request-Method: POST",
                          "Access-Control-Request-Headers: authorization, content-type", NULL};
     http(f->port, "OPTIONS", "/items", pre, NULL, &r);
     assert_int_equal(r.status, 204);
     assert_int_equal(r.len, 0);
-    assert_int_equal(r.n_acao, 1);
-    assert_string_equal(r.acao, ORIGIN);
+    assert_int_equal(http_header_count(&r, "Access-Control-Allow-Origin"), 1);
+    assert_string_equal(http_header_or(&r, "Access-Control-Allow-Origin", ""), ORIGIN);
     const char *methods[] = {"GET", "HEAD", "POST", "DELETE"};
     for (size_t i = 0; i < 4; i++)
-        assert_true(list_has(r.acam, methods[i]));
+        assert_true(list_has(http_header_or(&r, "Access-Control-Allow-Methods", ""), methods[i]));
     const char *headers[] = {"Authorization", "Content-Type", "Idempotency-Key", "If-None-Match",
                              "Last-Event-ID"};
     for (size_t i = 0; i < 5; i++)
-        assert_true(list_has(r.acah, headers[i]));
-    assert_string_equal(r.acma, "600");
-    assert_true(list_has(r.vary, "Origin"));
-    assert_string_equal(r.acac, "");
+        assert_true(list_has(http_header_or(&r, "Access-Control-Allow-Headers", ""), headers[i]));
+    assert_string_equal(http_header_or(&r, "Access-Control-Max-Age", ""), "600");
+    assert_true(list_has(http_header_or(&r, "Vary", ""), "Origin"));
+    assert_string_equal(http_header_or(&r, "Access-Control-Allow-Credentials", ""), "");
     assert_int_equal(atomic_load(&handler_calls), 0);
 
     /* a preflight from another origin is not answered: the plain OPTIONS answer, 405 */
@@ -363,15 +295,16 @@ static void test_preflight(void **state)
                           NULL};
     http(f->port, "OPTIONS", "/items", evil, NULL, &r);
     assert_int_equal(r.status, 405);
-    assert_int_equal(r.n_acao, 0);
-    assert_string_equal(r.acam, "");
+    assert_int_equal(http_header_count(&r, "Access-Control-Allow-Origin"), 0);
+    assert_string_equal(http_header_or(&r, "Access-Control-Allow-Methods", ""), "");
     /* OPTIONS that is not a preflight (no Access-Control-Request-Method) stays 405 + Allow */
     const char *plain[] = {"Origin: " ORIGIN, NULL};
     http(f->port, "OPTIONS", "/items", plain, NULL, &r);
     assert_int_equal(r.status, 405);
-    assert_string_equal(r.allow, "POST");
-    assert_string_equal(r.acam, "");
+    assert_string_equal(http_header_or(&r, "Allow", ""), "POST");
+    assert_string_equal(http_header_or(&r, "Access-Control-Allow-Methods", ""), "");
     assert_int_equal(atomic_load(&handler_calls), 0);
+    http_resp_free(&r);
 }
 
 int main(void)

@@ -50,6 +50,8 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "http_client.h"
+
 #define CRASH_KILLS 20   /* kills while the queue still holds work */
 #define MAX_LIVES 60     /* bound on restarts, should the work run out too early */
 #define BIG_RESTARTS 400 /* runs of one large experiment */
@@ -154,69 +156,24 @@ static int server_wait(struct server *s, int sig)
 
 /* ---- HTTP ---- */
 
-struct resp {
-    long status; /* < 0: no answer (curl error), e.g. the server died mid-request */
-    char *body;
-    size_t len;
-};
-
-static size_t on_body(char *data, size_t size, size_t n, void *user)
-{
-    struct resp *r = user;
-    size_t add = size * n;
-    char *grown = realloc(r->body, r->len + add + 1);
-    if (grown == NULL)
-        return 0;
-    r->body = grown;
-    memcpy(r->body + r->len, data, add);
-    r->len += add;
-    r->body[r->len] = '\0';
-    return add;
-}
-
+/* status < 0: no answer (-CURLcode), e.g. the server died mid-request. */
 static void http(int port, const char *method, const char *path, const char *body, const char *key,
-                 struct resp *r)
+                 struct http_resp *r)
 {
-    char url[256], keyh[128];
-    struct curl_slist *hdrs = NULL;
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    CURL *h = curl_easy_init();
-    assert_non_null(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    hdrs = curl_slist_append(hdrs, "Expect:");
+    char keyh[128];
+    struct http_req q = http_req_json(method, path, body);
+    q.headers[0] = "Expect:";
+    q.timeout_ms = 10000;
     if (key != NULL) {
         snprintf(keyh, sizeof keyh, "Idempotency-Key: %s", key);
-        hdrs = curl_slist_append(hdrs, keyh);
+        q.headers[1] = keyh;
     }
-    if (body != NULL) {
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    CURLcode cc = curl_easy_perform(h);
-    if (cc == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    else
-        r->status = -(long)cc;
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
-}
-
-static void resp_free(struct resp *r)
-{
-    free(r->body);
-    memset(r, 0, sizeof *r);
+    if (http_request(NULL, port, &q, r) != CURLE_OK)
+        r->status = -(long)r->cc;
 }
 
 /* The "id" of a JSON answer into out (cap bytes); 1 when present. */
-static int answer_id(const struct resp *r, char *out, size_t cap)
+static int answer_id(const struct http_resp *r, char *out, size_t cap)
 {
     json_t *j = r->body ? json_loads(r->body, 0, NULL) : NULL;
     const char *id = json_string_value(json_object_get(j, "id"));
@@ -259,7 +216,7 @@ struct client {
 /* Send (or re-send) a keyed submission; fills the id on 202. 0 when no answer came. */
 static int send_keyed(int port, struct keyed *k, int *bad, char *bad_text, size_t cap)
 {
-    struct resp r;
+    struct http_resp r;
     char id[32];
     http(port, "POST", "/v1/experiments", k->body, k->key, &r);
     int answered = r.status > 0;
@@ -273,7 +230,7 @@ static int send_keyed(int port, struct keyed *k, int *bad, char *bad_text, size_
         *bad = 1;
         snprintf(bad_text, cap, "POST %s: %ld %.200s", k->key, r.status, r.body ? r.body : "");
     }
-    resp_free(&r);
+    http_resp_free(&r);
     return answered;
 }
 
@@ -290,14 +247,14 @@ static void *client_main(void *arg)
         (*c->n_keys)++;
         if (!send_keyed(c->port, k, &c->bad_status, c->bad_text, sizeof c->bad_text))
             break;
-        struct resp r;
+        struct http_resp r;
         http(c->port, "GET", "/v1/experiments?limit=20", NULL, NULL, &r);
         int dead = r.status < 0;
         if (r.status > 0 && r.status != 200 && !c->bad_status) {
             c->bad_status = 1;
             snprintf(c->bad_text, sizeof c->bad_text, "GET list: %ld", r.status);
         }
-        resp_free(&r);
+        http_resp_free(&r);
         if (dead)
             break;
         sleep_ms(20);
@@ -405,10 +362,10 @@ static void wait_all_settled(int port, const char *db, double timeout_s)
 {
     double t0 = now_s();
     for (;;) {
-        struct resp r;
+        struct http_resp r;
         http(port, "GET", "/v1/experiments?status=running&limit=1", NULL, NULL, &r);
         assert_int_equal(r.status, 200);
-        resp_free(&r);
+        http_resp_free(&r);
         if (db_count(db, "SELECT count(*) FROM runs WHERE status IN ('queued', 'running')") == 0)
             return;
         if (now_s() - t0 > timeout_s)

@@ -41,6 +41,7 @@
 #include "basin/status.h"
 #include "handlers.h"
 #include "http.h"
+#include "http_client.h"
 #include "limits.h"
 #include "store.h"
 #include "vfs_fault.h"
@@ -168,89 +169,22 @@ static void start_workers(struct fx *f, unsigned threads, double max_run_seconds
     f->app.workers = f->pool;
 }
 
-/* ---- the client ---- */
-
-struct resp {
-    long status;
-    char *body;
-    size_t len;
-    int retry_after;  /* a Retry-After header was present */
-    int problem_json; /* Content-Type: application/problem+json */
-    json_t *json;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-    struct resp *r = ud;
-    size_t n = size * nmemb;
-    char *grown = realloc(r->body, r->len + n + 1);
-    if (grown == NULL)
-        return 0;
-    r->body = grown;
-    memcpy(r->body + r->len, data, n);
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-    struct resp *r = ud;
-    size_t n = size * nmemb;
-    if (n >= 12 && strncasecmp(data, "Retry-After:", 12) == 0)
-        r->retry_after = 1;
-    if (n >= 13 && strncasecmp(data, "Content-Type:", 13) == 0) {
-        char line[256];
-        size_t m = n < sizeof line - 1 ? n : sizeof line - 1;
-        memcpy(line, data, m);
-        line[m] = '\0';
-        r->problem_json = strstr(line, "application/problem+json") != NULL;
-    }
-    return n;
-}
-
-static void resp_free(struct resp *r)
-{
-    free(r->body);
-    json_decref(r->json);
-    memset(r, 0, sizeof *r);
-}
+/* ---- the client (http_client.h) ---- */
 
 /* One request; key (may be NULL) is sent as Idempotency-Key. */
 static void call(struct fx *f, const char *method, const char *path, const char *body,
-                 const char *key, struct resp *r)
+                 const char *key, struct http_resp *r)
 {
-    char url[512], keyh[160];
-    struct curl_slist *hdrs = NULL;
-    CURL *c = f->curl;
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)f->port, path);
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    hdrs = curl_slist_append(hdrs, "Expect:");
+    char keyh[160];
+    struct http_req q = http_req_json(method, path, body);
+    q.headers[0] = "Expect:";
+    q.timeout_ms = 20000;
+    q.parse_json = 1;
     if (key != NULL) {
         snprintf(keyh, sizeof keyh, "Idempotency-Key: %s", key);
-        hdrs = curl_slist_append(hdrs, keyh);
+        q.headers[1] = keyh;
     }
-    if (body != NULL) {
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    CURLcode cc = curl_easy_perform(c);
-    curl_slist_free_all(hdrs);
-    assert_int_equal(cc, CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    if (r->body != NULL)
-        r->json = json_loadb(r->body, r->len, 0, NULL);
+    assert_int_equal(http_request(f->curl, f->port, &q, r), CURLE_OK);
 }
 
 static const char *jstr(const json_t *o, const char *key)
@@ -259,12 +193,12 @@ static const char *jstr(const json_t *o, const char *key)
 }
 
 /* A refusal must be 503 problem+json with Retry-After: the client is told to come back. */
-static void assert_refused(const struct resp *r, const char *what)
+static void assert_refused(const struct http_resp *r, const char *what)
 {
     if (r->status != 503)
         fail_msg("%s: expected 2xx or 503, got %ld: %s", what, r->status, r->body ? r->body : "");
-    assert_true(r->retry_after);
-    assert_true(r->problem_json);
+    assert_non_null(http_header(r, "Retry-After"));
+    assert_non_null(strstr(http_header_or(r, "Content-Type", ""), "application/problem+json"));
     assert_non_null(r->json);
     assert_int_equal(json_integer_value(json_object_get(r->json, "status")), 503);
 }
@@ -287,7 +221,8 @@ struct ledger {
     size_t faulted; /* rounds in which the plan made something fail */
 };
 
-static void ledger_add(struct ledger *l, const char *collection, const struct resp *r, int is_exp)
+static void ledger_add(struct ledger *l, const char *collection, const struct http_resp *r,
+                       int is_exp)
 {
     assert_true(l->n < MAX_ACKS);
     const char *id = jstr(r->json, "id");
@@ -313,7 +248,7 @@ static void ledger_check(struct fx *f, const struct ledger *l, size_t from)
                                              "restarts", "seed",       "created_at"};
     for (size_t i = from; i < l->n; i++) {
         const struct ack *a = &l->acks[i];
-        struct resp r;
+        struct http_resp r;
         call(f, "GET", a->path, NULL, NULL, &r);
         if (r.status != 200)
             fail_msg("GET %s while faulted: %ld %s", a->path, r.status, r.body ? r.body : "");
@@ -325,7 +260,7 @@ static void ledger_check(struct fx *f, const struct ledger *l, size_t from)
                 assert_true(json_equal(json_object_get(r.json, exp_fields[k]),
                                        json_object_get(a->view, exp_fields[k])));
         }
-        resp_free(&r);
+        http_resp_free(&r);
     }
 }
 
@@ -393,7 +328,7 @@ struct pending {
 static void submit(struct fx *f, struct ledger *l, const char *collection, char *body,
                    const char *key, int is_exp, struct pending *todo, size_t *n_todo)
 {
-    struct resp r;
+    struct http_resp r;
     call(f, "POST", collection, body, key, &r);
     if (r.status == 201 || r.status == 202) {
         ledger_add(l, collection, &r, is_exp);
@@ -407,7 +342,7 @@ static void submit(struct fx *f, struct ledger *l, const char *collection, char 
         snprintf(p->key, sizeof p->key, "%s", key ? key : "");
         p->is_exp = is_exp;
     }
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* Submissions under the armed plan, reads while it is still armed, then the plan is cleared
@@ -428,10 +363,10 @@ static void round_under_fault(struct fx *f, struct ledger *l, const struct vfs_f
     l->keys++;
     /* reads keep working while the fault is still armed: the oldest and newest records */
     ledger_check(f, l, before > 2 ? before - 2 : 0);
-    struct resp r;
+    struct http_resp r;
     call(f, "GET", "/v1/experiments?limit=5", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    http_resp_free(&r);
     vfs_fault_get_stats(stats);
     vfs_fault_clear();
     if (stats->failed > 0)
@@ -446,7 +381,7 @@ static void round_under_fault(struct fx *f, struct ledger *l, const struct vfs_f
             fail_msg("retry of %s after the fault cleared: %ld %s", p->collection, r.status,
                      r.body ? r.body : "");
         ledger_add(l, p->collection, &r, p->is_exp);
-        resp_free(&r);
+        http_resp_free(&r);
         free(p->body);
     }
 }
@@ -548,7 +483,7 @@ static void test_open_faults(void **state)
     struct fx *f = *state;
     struct ledger l;
     struct vfs_fault_stats stats;
-    struct resp r;
+    struct http_resp r;
     memset(&l, 0, sizeof l);
     /* something to find again: one record made through the server */
     char *body = dataset_body(1);
@@ -556,7 +491,7 @@ static void test_open_faults(void **state)
     free(body);
     assert_int_equal(r.status, 201);
     ledger_add(&l, "/v1/datasets", &r, 0);
-    resp_free(&r);
+    http_resp_free(&r);
     http_server_stop(f->srv);
     f->srv = NULL;
     store_close(f->app.store);
@@ -618,13 +553,13 @@ static void test_open_faults(void **state)
 
 static json_t *get_json(struct fx *f, const char *path)
 {
-    struct resp r;
+    struct http_resp r;
     call(f, "GET", path, NULL, NULL, &r);
     if (r.status != 200)
         fail_msg("GET %s: %ld %s", path, r.status, r.body ? r.body : "");
     json_t *j = json_incref(r.json);
     assert_non_null(j);
-    resp_free(&r);
+    http_resp_free(&r);
     return j;
 }
 
@@ -680,12 +615,12 @@ static void assert_same_results(struct fx *f, const char *a, const char *b, size
 
 static char *submit_ok(struct fx *f, const char *body, const char *key)
 {
-    struct resp r;
+    struct http_resp r;
     call(f, "POST", "/v1/experiments", body, key, &r);
     if (r.status != 202)
         fail_msg("submit: %ld %s", r.status, r.body ? r.body : "");
     char *id = strdup(jstr(r.json, "id"));
-    resp_free(&r);
+    http_resp_free(&r);
     return id;
 }
 
@@ -729,7 +664,7 @@ static void test_faults_while_training(void **state)
 
     for (size_t w = 0; w < n_windows; w++) {
         char key[32];
-        struct resp r;
+        struct http_resp r;
         struct vfs_fault_stats stats;
         char path[96];
         snprintf(key, sizeof key, "training-%zu", w + 1);
@@ -740,7 +675,7 @@ static void test_faults_while_training(void **state)
             assert_refused(&r, "submission while every write fails");
         else
             assert_true(r.status == 202 || r.status == 503);
-        resp_free(&r);
+        http_resp_free(&r);
         snprintf(path, sizeof path, "/v1/experiments/%s", first);
         json_t *e = get_json(f, path); /* reads keep working */
         json_decref(e);
@@ -818,7 +753,7 @@ static void test_run_faults_isolated(void **state)
                      4);
     char *good = experiment_body(6, 9, 400);
     char path[128];
-    struct resp r;
+    struct http_resp r;
 
     /* (1) divergence and a cancel mid-step, no budget */
     start_workers(f, 2, 0.0);
@@ -841,7 +776,7 @@ static void test_run_faults_isolated(void **state)
     snprintf(path, sizeof path, "/v1/experiments/%s/cancel", cancel_id);
     call(f, "POST", path, NULL, NULL, &r);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    http_resp_free(&r);
     wait_settled(f, div_id, "finished", 30.0);
     wait_settled(f, cancel_id, "cancelled", 30.0);
     wait_settled(f, good_id, "finished", 30.0);

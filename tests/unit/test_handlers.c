@@ -25,6 +25,7 @@
 #include "basin/status.h"
 #include "handlers.h"
 #include "http.h"
+#include "http_client.h"
 #include "limits.h"
 #include "store.h"
 
@@ -85,120 +86,33 @@ static int group_teardown(void **state)
     return 0;
 }
 
-/* ---- the client ---- */
-
-struct resp {
-    long status;
-    char *body;
-    size_t len;
-    char headers[8192];
-    size_t hlen;
-    json_t *json; /* parsed body when it is JSON */
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-    struct resp *r = ud;
-    size_t n = size * nmemb;
-    char *grown = realloc(r->body, r->len + n + 1);
-    if (grown == NULL)
-        return 0;
-    r->body = grown;
-    memcpy(r->body + r->len, data, n);
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-    struct resp *r = ud;
-    size_t n = size * nmemb;
-    if (r->hlen + n < sizeof r->headers) {
-        memcpy(r->headers + r->hlen, data, n);
-        r->hlen += n;
-        r->headers[r->hlen] = '\0';
-    }
-    return n;
-}
-
-static void resp_free(struct resp *r)
-{
-    free(r->body);
-    json_decref(r->json);
-    memset(r, 0, sizeof *r);
-}
-
-/* The value of response header `name` (first occurrence) into out; 1 when present. */
-static int header(const struct resp *r, const char *name, char *out, size_t cap)
-{
-    size_t nlen = strlen(name);
-    for (const char *line = r->headers; line && *line;) {
-        const char *end = strstr(line, "\r\n");
-        size_t llen = end ? (size_t)(end - line) : strlen(line);
-        if (llen > nlen && strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
-            const char *v = line + nlen + 1;
-            while (*v == ' ')
-                v++;
-            size_t vlen = llen - (size_t)(v - line);
-            if (vlen >= cap)
-                vlen = cap - 1;
-            memcpy(out, v, vlen);
-            out[vlen] = '\0';
-            return 1;
-        }
-        line = end ? end + 2 : NULL;
-    }
-    return 0;
-}
+/* ---- the client (http_client.h) ---- */
 
 /* One request; extra is a NULL-terminated list of "Name: value" headers. */
 static void call(const char *method, const char *path, const char *ctype, const char *body,
-                 size_t body_len, const char *const *extra, struct resp *r)
+                 size_t body_len, const char *const *extra, struct http_resp *r)
 {
-    char url[1024];
-    struct curl_slist *hdrs = NULL;
-    CURL *c = g.curl;
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)g.port, path);
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    if (ctype != NULL) {
-        char h[128];
-        snprintf(h, sizeof h, "Content-Type: %s", ctype);
-        hdrs = curl_slist_append(hdrs, h);
+    struct http_req q = {.method = method,
+                         .path = path,
+                         .content_type = ctype,
+                         .body = body,
+                         .body_len = body_len,
+                         .headers = {"Expect:"},
+                         .timeout_ms = 15000,
+                         .parse_json = 1};
+    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+        assert_true(i + 1 < HTTP_MAX_HEADERS);
+        q.headers[i + 1] = extra[i];
     }
-    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
-        hdrs = curl_slist_append(hdrs, extra[i]);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    }
-    CURLcode cc = curl_easy_perform(c);
-    curl_slist_free_all(hdrs);
-    assert_int_equal(cc, CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    if (r->body != NULL)
-        r->json = json_loadb(r->body, r->len, 0, NULL);
+    assert_int_equal(http_request(g.curl, g.port, &q, r), CURLE_OK);
 }
 
-static void get(const char *path, struct resp *r)
+static void get(const char *path, struct http_resp *r)
 {
     call("GET", path, NULL, NULL, 0, NULL, r);
 }
 
-static void post_json(const char *path, const char *body, struct resp *r)
+static void post_json(const char *path, const char *body, struct http_resp *r)
 {
     call("POST", path, "application/json", body, strlen(body), NULL, r);
 }
@@ -236,18 +150,18 @@ static int has_error(const json_t *problem, const char *pointer, const char *sub
     return 0;
 }
 
-static void assert_problem(const struct resp *r, long status)
+static void assert_problem(const struct http_resp *r, long status)
 {
     char ct[128];
     assert_int_equal(r->status, status);
-    assert_true(header(r, "Content-Type", ct, sizeof ct));
+    assert_true(http_header_copy(r, "Content-Type", ct, sizeof ct));
     assert_string_equal(ct, "application/problem+json");
     assert_non_null(r->json);
     assert_int_equal(jint(r->json, "status"), status);
 }
 
 /* POST a JSON body that must be created (201); copies the new id. */
-static void create(const char *path, const char *body, char id[STORE_ID_SIZE], struct resp *r)
+static void create(const char *path, const char *body, char id[STORE_ID_SIZE], struct http_resp *r)
 {
     char loc[256], want[256];
     post_json(path, body, r);
@@ -256,7 +170,7 @@ static void create(const char *path, const char *body, char id[STORE_ID_SIZE], s
     assert_int_equal(r->status, 201);
     assert_non_null(r->json);
     snprintf(id, STORE_ID_SIZE, "%s", jstr(r->json, "id"));
-    assert_true(header(r, "Location", loc, sizeof loc));
+    assert_true(http_header_copy(r, "Location", loc, sizeof loc));
     snprintf(want, sizeof want, "%s/%s", path, id);
     assert_string_equal(loc, want);
 }
@@ -285,28 +199,28 @@ static void new_experiment(const char *ds, const char *ar, int64_t restarts, cha
 static void test_meta_endpoints(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     char v[256];
 
     get("/healthz", &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(jstr(r.json, "status"), "ok");
-    resp_free(&r);
+    http_resp_free(&r);
 
     get("/readyz", &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(jstr(r.json, "status"), "ready");
-    resp_free(&r);
+    http_resp_free(&r);
 
     atomic_store(&g.app.draining, 1);
     get("/readyz", &r);
     assert_problem(&r, 503);
-    assert_true(header(&r, "Retry-After", v, sizeof v));
+    assert_true(http_header_copy(&r, "Retry-After", v, sizeof v));
     assert_true(atoi(v) > 0);
-    resp_free(&r);
+    http_resp_free(&r);
     get("/healthz", &r); /* liveness does not care about draining */
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    http_resp_free(&r);
     atomic_store(&g.app.draining, 0);
 
     get("/v1/limits", &r);
@@ -314,7 +228,7 @@ static void test_meta_endpoints(void **state)
     assert_int_equal(jint(r.json, "max_points"), (json_int_t)g.app.limits.max_points);
     assert_int_equal(jint(r.json, "max_params"), (json_int_t)g.app.limits.max_params);
     assert_int_equal(jint(r.json, "max_body_bytes"), (json_int_t)g.app.limits.max_body_bytes);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* the embedded contract is byte for byte the file in the source tree */
     char path[512];
@@ -326,11 +240,11 @@ static void test_meta_endpoints(void **state)
     fclose(f);
     get("/openapi.yaml", &r);
     assert_int_equal(r.status, 200);
-    assert_true(header(&r, "Content-Type", v, sizeof v));
+    assert_true(http_header_copy(&r, "Content-Type", v, sizeof v));
     assert_string_equal(v, "application/yaml");
     assert_int_equal(r.len, flen);
     assert_memory_equal(r.body, file, flen);
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* Every line of a Prometheus 0.0.4 exposition: HELP/TYPE comments or `name{labels} value`. */
@@ -396,7 +310,7 @@ static double sample(const char *text, const char *prefix)
 static void test_metrics(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     char v[128];
     struct store_metrics sm;
 
@@ -406,7 +320,7 @@ static void test_metrics(void **state)
     assert_int_equal(store_metrics(g.app.store, &sm), STORE_OK);
     get("/metrics", &r);
     assert_int_equal(r.status, 200);
-    assert_true(header(&r, "Content-Type", v, sizeof v));
+    assert_true(http_header_copy(&r, "Content-Type", v, sizeof v));
     assert_string_equal(v, "text/plain; version=0.0.4");
 
     char *text = strdup(r.body);
@@ -452,7 +366,7 @@ static void test_metrics(void **state)
                     sample(r.body, "basinlab_http_request_duration_seconds_bucket{le=\"0.025\"}") >=
                 1);
     assert_true(sample(r.body, "basinlab_http_request_duration_seconds_sum") >= 0.0303 - 1e-9);
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* ---- datasets ---- */
@@ -460,7 +374,7 @@ static void test_metrics(void **state)
 static void test_dataset_inline_roundtrip(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     char id[STORE_ID_SIZE], path[128];
     /* XOR on the unit square, plus a value that only prints shortly with round-trip care */
     const char *body = "{\"kind\": \"inline\", \"name\": \"xor\", \"x\": [[0, 0], [1, 0], [0, 1],"
@@ -487,7 +401,7 @@ static void test_dataset_inline_roundtrip(void **state)
     assert_non_null(lg);
     assert_true(fabs(jnum(lg, "risk") - log(2.0)) < 1e-9);
     assert_true(json_is_false(json_object_get(lg, "linearly_fittable")));
-    resp_free(&r);
+    http_resp_free(&r);
 
     snprintf(path, sizeof path, "/v1/datasets/%s", id);
     get(path, &r);
@@ -495,7 +409,7 @@ static void test_dataset_inline_roundtrip(void **state)
     assert_string_equal(jstr(r.json, "id"), id);
     assert_non_null(jstr(r.json, "created_at"));
     assert_int_equal(strlen(jstr(r.json, "created_at")), 24); /* 2024-01-02T03:04:05.678Z */
-    resp_free(&r);
+    http_resp_free(&r);
 
     snprintf(path, sizeof path, "/v1/datasets/%s/points", id);
     get(path, &r);
@@ -513,8 +427,8 @@ static void test_dataset_inline_roundtrip(void **state)
     }
     assert_true(json_is_null(json_object_get(r.json, "next_cursor")));
     char link[256];
-    assert_false(header(&r, "Link", link, sizeof link));
-    resp_free(&r);
+    assert_false(http_header_copy(&r, "Link", link, sizeof link));
+    http_resp_free(&r);
 
     /* a linear target: y = 2 x0 − 3 x1 + 0.1 is fitted exactly (R_lin ≈ 0) */
     const char *lin = "{\"kind\": \"inline\", \"x\": [[0, 0], [1, 0], [0, 1], [2, 5], [-1, 3]],"
@@ -526,23 +440,23 @@ static void test_dataset_inline_roundtrip(void **state)
     assert_true(json_is_true(json_object_get(sq, "linearly_fittable")));
     assert_null(json_object_get(json_object_get(json_object_get(r.json, "linear_fit"), "loss"),
                                 "logistic"));
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* CSV of the same points: header x0,x1,y0 and the shortest round-trip numbers */
     snprintf(path, sizeof path, "/v1/datasets/%s/points?format=csv", id);
     get(path, &r);
     assert_int_equal(r.status, 200);
     char ct[128];
-    assert_true(header(&r, "Content-Type", ct, sizeof ct));
+    assert_true(http_header_copy(&r, "Content-Type", ct, sizeof ct));
     assert_int_equal(strncmp(ct, "text/csv", 8), 0);
     assert_string_equal(r.body, "x0,x1,y0\n0,0,0.1\n1,0,2.1\n0,1,-2.9\n2,5,-10.9\n-1,3,-10.9\n");
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_dataset_generator(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     char id[STORE_ID_SIZE], path[512], link[512], want[512];
     create("/v1/datasets",
            "{\"kind\": \"generator\", \"generator\": {\"name\": \"two_moons\", \"n\": 37, "
@@ -553,7 +467,7 @@ static void test_dataset_generator(void **state)
     json_t *gen = json_object_get(r.json, "generator");
     assert_non_null(gen);
     assert_int_equal(jint(gen, "seed"), 3);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* the samples the server stored are the generator's, served in pages of 10 */
     basin_generator_spec spec;
@@ -584,12 +498,12 @@ static void test_dataset_generator(void **state)
         }
         json_t *next = json_object_get(r.json, "next_cursor");
         if (json_is_null(next)) {
-            assert_false(header(&r, "Link", link, sizeof link));
-            resp_free(&r);
+            assert_false(http_header_copy(&r, "Link", link, sizeof link));
+            http_resp_free(&r);
             break;
         }
         snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
-        assert_true(header(&r, "Link", link, sizeof link));
+        assert_true(http_header_copy(&r, "Link", link, sizeof link));
         snprintf(want, sizeof want, "</v1/datasets/%s/points?limit=10&cursor=%s>; rel=\"next\"", id,
                  cursor);
         assert_string_equal(link, want);
@@ -597,7 +511,7 @@ static void test_dataset_generator(void **state)
         size_t l = strlen(link);
         assert_true(l > 2);
         snprintf(path, sizeof path, "%.*s", (int)(strchr(link, '>') - link - 1), link + 1);
-        resp_free(&r);
+        http_resp_free(&r);
     }
     assert_int_equal(seen, 37);
     assert_int_equal(pages, 4);
@@ -606,21 +520,21 @@ static void test_dataset_generator(void **state)
     snprintf(path, sizeof path, "/v1/datasets/%s/points?cursor=p999", id);
     get(path, &r);
     assert_problem(&r, 400);
-    resp_free(&r);
+    http_resp_free(&r);
     snprintf(path, sizeof path, "/v1/datasets/%s/points?cursor=garbage", id);
     get(path, &r);
     assert_problem(&r, 400);
-    resp_free(&r);
+    http_resp_free(&r);
     snprintf(path, sizeof path, "/v1/datasets/%s/points?format=xml", id);
     get(path, &r);
     assert_problem(&r, 400);
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_dataset_csv_upload(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     char path[256];
     const char csv[] = "a,b,t\n1,2,3\n4,5,6.5\n";
     call("POST", "/v1/datasets?y_cols=1&header=true&name=up", "text/csv", csv, sizeof csv - 1, NULL,
@@ -633,7 +547,7 @@ static void test_dataset_csv_upload(void **state)
                      2);
     assert_null(json_object_get(r.json, "csv"));
     snprintf(path, sizeof path, "/v1/datasets/%s/points", jstr(r.json, "id"));
-    resp_free(&r);
+    http_resp_free(&r);
     get(path, &r);
     json_t *x = json_object_get(r.json, "x"), *y = json_object_get(r.json, "y");
     assert_true(json_number_value(json_array_get(json_array_get(x, 0), 0)) == 1.0);
@@ -642,7 +556,7 @@ static void test_dataset_csv_upload(void **state)
     assert_true(json_number_value(json_array_get(json_array_get(x, 1), 1)) == 5.0);
     assert_true(json_number_value(json_array_get(y, 0)) == 3.0);
     assert_true(json_number_value(json_array_get(y, 1)) == 6.5);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* two targets: input shape [1], y rows of two */
     const char csv2[] = "1;2;3\n4;5;6\n";
@@ -651,75 +565,75 @@ static void test_dataset_csv_upload(void **state)
     assert_int_equal(r.status, 201);
     assert_int_equal(jint(r.json, "output_dim"), 2);
     snprintf(path, sizeof path, "/v1/datasets/%s/points?format=csv", jstr(r.json, "id"));
-    resp_free(&r);
+    http_resp_free(&r);
     get(path, &r);
     assert_string_equal(r.body, "x0,y0,y1\n1,2,3\n4,5,6\n");
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* a bad cell: pointer "" and the line in the message */
     const char bad[] = "1,2\n3,x\n";
     call("POST", "/v1/datasets", "text/csv", bad, sizeof bad - 1, NULL, &r);
     assert_problem(&r, 422);
     assert_true(has_error(r.json, "", "line 2"));
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* query parameters that are not what they claim */
     call("POST", "/v1/datasets?y_cols=abc&header=maybe", "text/csv", csv, sizeof csv - 1, NULL, &r);
     assert_problem(&r, 422);
     assert_true(has_error(r.json, "?y_cols", NULL));
     assert_true(has_error(r.json, "?header", NULL));
-    resp_free(&r);
+    http_resp_free(&r);
     call("POST", "/v1/datasets?y_cols=0", "text/csv", csv, sizeof csv - 1, NULL, &r);
     assert_problem(&r, 422);
     assert_true(has_error(r.json, "?y_cols", NULL));
-    resp_free(&r);
+    http_resp_free(&r);
     call("POST", "/v1/datasets?delimiter=ab", "text/csv", csv, sizeof csv - 1, NULL, &r);
     assert_problem(&r, 422);
     assert_true(has_error(r.json, "?delimiter", NULL));
-    resp_free(&r);
+    http_resp_free(&r);
     const char latin1[] = "1,2\n3,\xff\n";
     call("POST", "/v1/datasets", "text/csv", latin1, sizeof latin1 - 1, NULL, &r);
     assert_problem(&r, 422);
     assert_true(has_error(r.json, "", "UTF-8"));
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_dataset_errors(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     post_json("/v1/datasets",
               "{\"kind\": \"inline\", \"x\": [[1, 2], [3]], \"y\": [1, 2], \"bogus\": 1}", &r);
     assert_problem(&r, 422);
     assert_true(has_error(r.json, "/bogus", NULL));
     assert_true(has_error(r.json, "/x/1", NULL));
-    resp_free(&r);
+    http_resp_free(&r);
 
     post_json("/v1/datasets", "{\"kind\": \"generator\", \"generator\": {\"name\": \"nope\"}}", &r);
     assert_problem(&r, 422);
     assert_true(has_error(r.json, "/generator/name", NULL));
-    resp_free(&r);
+    http_resp_free(&r);
 
     call("POST", "/v1/datasets", "text/plain", "1,2", 3, NULL, &r);
     assert_problem(&r, 415);
-    resp_free(&r);
+    http_resp_free(&r);
 
     get("/v1/datasets/ds_0000000000000000", &r);
     assert_problem(&r, 404);
     assert_non_null(strstr(jstr(r.json, "detail"), "ds_0000000000000000"));
-    resp_free(&r);
+    http_resp_free(&r);
     get("/v1/datasets/%FF%FE", &r); /* not UTF-8: answered without echoing it */
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
     get("/v1/datasets/ar_0000000000000000", &r); /* an id of another kind */
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
     get("/v1/datasets/ds_0000000000000000/points", &r);
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
     call("DELETE", "/v1/datasets/ds_0000000000000000", NULL, NULL, 0, NULL, &r);
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
 
     static const char *const bad[] = {"/v1/datasets?limit=0", "/v1/datasets?limit=1001",
                                       "/v1/datasets?limit=abc", "/v1/datasets?cursor=zzz",
@@ -727,14 +641,14 @@ static void test_dataset_errors(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         get(bad[i], &r);
         assert_problem(&r, 400);
-        resp_free(&r);
+        http_resp_free(&r);
     }
 }
 
 static void test_teacher_dataset(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     char id[STORE_ID_SIZE], path[128];
     create("/v1/datasets", "{\"kind\": \"teacher_gaussian\", \"k\": 3, \"d\": 4}", id, &r);
     assert_int_equal(jint(r.json, "n"), 0);
@@ -742,22 +656,22 @@ static void test_teacher_dataset(void **state)
     assert_int_equal(jint(r.json, "d"), 4);
     assert_string_equal(jstr(r.json, "teacher"), "identity");
     assert_true(json_is_null(json_object_get(r.json, "linear_fit")));
-    resp_free(&r);
+    http_resp_free(&r);
     snprintf(path, sizeof path, "/v1/datasets/%s/points?format=csv", id);
     get(path, &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "x0,x1,x2,x3,y0\n");
-    resp_free(&r);
+    http_resp_free(&r);
     snprintf(path, sizeof path, "/v1/datasets/%s", id);
     call("DELETE", path, NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 204);
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_pagination_and_etag(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     enum { N = 7 };
     char ids[N][STORE_ID_SIZE], path[512], link[512], etag[128], inm[160];
     for (int i = 0; i < N; i++) {
@@ -765,7 +679,7 @@ static void test_pagination_and_etag(void **state)
         snprintf(body, sizeof body,
                  "{\"kind\": \"inline\", \"name\": \"p%d\", \"x\": [[%d]], \"y\": [%d]}", i, i, i);
         create("/v1/datasets", body, ids[i], &r);
-        resp_free(&r);
+        http_resp_free(&r);
     }
     /* walk every page with limit=3: each created id exactly once, nothing twice */
     int found[N] = {0};
@@ -788,17 +702,17 @@ static void test_pagination_and_etag(void **state)
         }
         json_t *next = json_object_get(r.json, "next_cursor");
         if (json_is_null(next)) {
-            assert_false(header(&r, "Link", link, sizeof link));
-            resp_free(&r);
+            assert_false(http_header_copy(&r, "Link", link, sizeof link));
+            http_resp_free(&r);
             break;
         }
         char want[512];
-        assert_true(header(&r, "Link", link, sizeof link));
+        assert_true(http_header_copy(&r, "Link", link, sizeof link));
         snprintf(want, sizeof want, "</v1/datasets?limit=3&cursor=%s>; rel=\"next\"",
                  json_string_value(next));
         assert_string_equal(link, want);
         snprintf(path, sizeof path, "%.*s", (int)(strchr(link, '>') - link - 1), link + 1);
-        resp_free(&r);
+        http_resp_free(&r);
     }
     for (int k = 0; k < N; k++)
         assert_int_equal(found[k], 1);
@@ -810,24 +724,24 @@ static void test_pagination_and_etag(void **state)
     snprintf(path, sizeof path, "/v1/datasets/%s", ids[0]);
     get(path, &r);
     assert_int_equal(r.status, 200);
-    assert_true(header(&r, "ETag", etag, sizeof etag));
-    resp_free(&r);
+    assert_true(http_header_copy(&r, "ETag", etag, sizeof etag));
+    http_resp_free(&r);
     snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
     const char *const extra[] = {inm, NULL};
     call("GET", path, NULL, NULL, 0, extra, &r);
     assert_int_equal(r.status, 304);
     assert_int_equal(r.len, 0);
-    resp_free(&r);
+    http_resp_free(&r);
     const char *const other[] = {"If-None-Match: \"0000000000000000\"", NULL};
     call("GET", path, NULL, NULL, 0, other, &r);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    http_resp_free(&r);
 
     for (int i = 0; i < N; i++) {
         snprintf(path, sizeof path, "/v1/datasets/%s", ids[i]);
         call("DELETE", path, NULL, NULL, 0, NULL, &r);
         assert_int_equal(r.status, 204);
-        resp_free(&r);
+        http_resp_free(&r);
     }
 }
 
@@ -836,20 +750,20 @@ static void test_pagination_and_etag(void **state)
 static void test_architectures_and_conflicts(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     char ar[STORE_ID_SIZE], ds[STORE_ID_SIZE], ex[STORE_ID_SIZE], path[128];
     create("/v1/architectures", arch_body, ar, &r);
     assert_string_equal(jstr(r.json, "name"), "a3");
     assert_int_equal(jint(r.json, "param_count"), 2 * 3 + 3 + 3 * 1 + 1);
     assert_int_equal(jint(r.json, "output_dim"), 1);
     assert_int_equal(json_array_size(json_object_get(r.json, "layers")), 3);
-    resp_free(&r);
+    http_resp_free(&r);
 
     snprintf(path, sizeof path, "/v1/architectures/%s", ar);
     get(path, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(jint(r.json, "param_count"), 13);
-    resp_free(&r);
+    http_resp_free(&r);
 
     get("/v1/architectures?limit=1000", &r);
     assert_int_equal(r.status, 200);
@@ -859,57 +773,57 @@ static void test_architectures_and_conflicts(void **state)
     json_array_foreach(json_object_get(r.json, "items"), i, it) listed +=
         strcmp(jstr(it, "id"), ar) == 0;
     assert_int_equal(listed, 1);
-    resp_free(&r);
+    http_resp_free(&r);
 
     post_json("/v1/architectures",
               "{\"input_shape\": [2], \"layers\": [{\"type\": \"dense\", \"units\": 0}]}", &r);
     assert_problem(&r, 422);
     assert_true(has_error(r.json, "/layers/0/units", NULL));
-    resp_free(&r);
+    http_resp_free(&r);
     post_json("/v1/architectures", "{\"layers\": []}", &r);
     assert_problem(&r, 422);
     assert_true(has_error(r.json, "/input_shape", NULL));
-    resp_free(&r);
+    http_resp_free(&r);
     post_json("/v1/architectures",
               "{\"input_shape\": [2], \"layers\": [{\"type\": \"activation\", \"kind\": "
               "\"relu\"}]}",
               &r);
     assert_problem(&r, 422);
     assert_true(has_error(r.json, "/layers", "no trainable parameters"));
-    resp_free(&r);
+    http_resp_free(&r);
     get("/v1/architectures/ar_ffffffffffffffff", &r);
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* an experiment pins its dataset and architecture */
     create("/v1/datasets", "{\"kind\": \"inline\", \"x\": [[1, 2]], \"y\": [3]}", ds, &r);
-    resp_free(&r);
+    http_resp_free(&r);
     new_experiment(ds, ar, 1, ex);
     snprintf(path, sizeof path, "/v1/datasets/%s", ds);
     call("DELETE", path, NULL, NULL, 0, NULL, &r);
     assert_problem(&r, 409);
-    resp_free(&r);
+    http_resp_free(&r);
     snprintf(path, sizeof path, "/v1/architectures/%s", ar);
     call("DELETE", path, NULL, NULL, 0, NULL, &r);
     assert_problem(&r, 409);
-    resp_free(&r);
+    http_resp_free(&r);
 
     assert_int_equal(store_experiment_delete(g.app.store, ex), STORE_OK);
     snprintf(path, sizeof path, "/v1/datasets/%s", ds);
     call("DELETE", path, NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 204);
     assert_int_equal(r.len, 0);
-    resp_free(&r);
+    http_resp_free(&r);
     get(path, &r);
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
     call("DELETE", path, NULL, NULL, 0, NULL, &r);
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
     snprintf(path, sizeof path, "/v1/architectures/%s", ar);
     call("DELETE", path, NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 204);
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* ---- runs ---- */
@@ -929,12 +843,12 @@ struct run_fx {
 
 static void runs_fixture(struct run_fx *f)
 {
-    struct resp r;
+    struct http_resp r;
     create("/v1/datasets", "{\"kind\": \"inline\", \"x\": [[1, 2], [0, 1]], \"y\": [3, 1]}", f->ds,
            &r);
-    resp_free(&r);
+    http_resp_free(&r);
     create("/v1/architectures", arch_body, f->ar, &r);
-    resp_free(&r);
+    http_resp_free(&r);
     new_experiment(f->ds, f->ar, 2, f->ex);
     assert_int_equal(store_claim_runs(g.app.store, "w-test", 2, &f->claim), STORE_OK);
     assert_non_null(f->claim);
@@ -974,18 +888,18 @@ static void runs_fixture(struct run_fx *f)
 
 static void runs_fixture_clear(struct run_fx *f)
 {
-    struct resp r;
+    struct http_resp r;
     char path[128];
     store_claim_free(f->claim);
     assert_int_equal(store_experiment_delete(g.app.store, f->ex), STORE_OK);
     snprintf(path, sizeof path, "/v1/datasets/%s", f->ds);
     call("DELETE", path, NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 204);
-    resp_free(&r);
+    http_resp_free(&r);
     snprintf(path, sizeof path, "/v1/architectures/%s", f->ar);
     call("DELETE", path, NULL, NULL, 0, NULL, &r);
     assert_int_equal(r.status, 204);
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 static void assert_point(const json_t *p, int64_t step)
@@ -1001,7 +915,7 @@ static void test_run_view_and_params(void **state)
 {
     (void)state;
     struct run_fx f;
-    struct resp r;
+    struct http_resp r;
     char path[256], v[64];
     runs_fixture(&f);
     const char *run = f.claim->runs[0].id;
@@ -1028,7 +942,7 @@ static void test_run_view_and_params(void **state)
     assert_true(json_is_string(json_object_get(t, "started_at")));
     assert_true(json_is_string(json_object_get(t, "finished_at")));
     assert_true(jint(t, "duration_ms") >= 0);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* the still-running second run: steps unknown, no end point yet */
     snprintf(path, sizeof path, "/v1/runs/%s", f.claim->runs[1].id);
@@ -1036,11 +950,11 @@ static void test_run_view_and_params(void **state)
     assert_string_equal(jstr(r.json, "status"), "running");
     assert_true(json_is_null(json_object_get(r.json, "steps")));
     assert_true(json_is_null(json_object_get(json_object_get(r.json, "timings"), "finished_at")));
-    resp_free(&r);
+    http_resp_free(&r);
     snprintf(path, sizeof path, "/v1/runs/%s/params", f.claim->runs[1].id);
     get(path, &r);
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
 
     snprintf(path, sizeof path, "/v1/runs/%s/params", run);
     get(path, &r);
@@ -1051,12 +965,12 @@ static void test_run_view_and_params(void **state)
     assert_true(json_number_value(json_array_get(p, 0)) == 1.5);
     assert_true(json_number_value(json_array_get(p, 1)) == -2.0);
     assert_true(json_number_value(json_array_get(p, 2)) == 0.1);
-    resp_free(&r);
+    http_resp_free(&r);
 
     const char *const octets[] = {"Accept: application/octet-stream", NULL};
     call("GET", path, NULL, NULL, 0, octets, &r);
     assert_int_equal(r.status, 200);
-    assert_true(header(&r, "Content-Type", v, sizeof v));
+    assert_true(http_header_copy(&r, "Content-Type", v, sizeof v));
     assert_string_equal(v, "application/octet-stream");
     assert_int_equal(r.len, 24);
     static const double want[3] = {1.5, -2.0, 0.1};
@@ -1068,16 +982,16 @@ static void test_run_view_and_params(void **state)
         memcpy(&d, &bits, sizeof d);
         assert_true(d == want[i]);
     }
-    assert_true(header(&r, "X-Param-Count", v, sizeof v));
+    assert_true(http_header_copy(&r, "X-Param-Count", v, sizeof v));
     assert_string_equal(v, "3");
-    resp_free(&r);
+    http_resp_free(&r);
 
     get("/v1/runs/run_0123456789abcdef", &r);
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
     get("/v1/runs/ex_0123456789abcdef/params", &r);
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
     runs_fixture_clear(&f);
 }
 
@@ -1085,7 +999,7 @@ static void test_trajectory(void **state)
 {
     (void)state;
     struct run_fx f;
-    struct resp r;
+    struct http_resp r;
     char path[256], link[512], want[512];
     runs_fixture(&f);
     const char *run = f.claim->runs[0].id;
@@ -1103,7 +1017,7 @@ static void test_trajectory(void **state)
     json_t *pts = json_object_get(r.json, "points");
     for (int i = 0; i < TRAJ_N; i++)
         assert_point(json_array_get(pts, (size_t)i), i);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* max_points=8: downsampled, the spike survives, first and last kept */
     snprintf(path, sizeof path, "/v1/runs/%s/trajectory?max_points=8", run);
@@ -1126,7 +1040,7 @@ static void test_trajectory(void **state)
     assert_true(spike);
     assert_int_equal(json_integer_value(json_array_get(json_array_get(pts, 0), 0)), 0);
     assert_int_equal(prev, TRAJ_N - 1);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* a range */
     snprintf(path, sizeof path, "/v1/runs/%s/trajectory?from=10&to=19", run);
@@ -1135,7 +1049,7 @@ static void test_trajectory(void **state)
     pts = json_object_get(r.json, "points");
     for (int i = 0; i < 10; i++)
         assert_point(json_array_get(pts, (size_t)i), 10 + i);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* the full series in pages of 300: every point once, in order, Link to the next page */
     snprintf(path, sizeof path, "/v1/runs/%s/trajectory?full=true&limit=300", run);
@@ -1150,17 +1064,17 @@ static void test_trajectory(void **state)
             assert_point(json_array_get(pts, i), next_expected++);
         json_t *next = json_object_get(r.json, "next_cursor");
         if (json_is_null(next)) {
-            resp_free(&r);
+            http_resp_free(&r);
             break;
         }
-        assert_true(header(&r, "Link", link, sizeof link));
+        assert_true(http_header_copy(&r, "Link", link, sizeof link));
         snprintf(want, sizeof want,
                  "</v1/runs/%s/trajectory?limit=300&full=true&cursor=%s>; "
                  "rel=\"next\"",
                  run, json_string_value(next));
         assert_string_equal(link, want);
         snprintf(path, sizeof path, "%.*s", (int)(strchr(link, '>') - link - 1), link + 1);
-        resp_free(&r);
+        http_resp_free(&r);
     }
     assert_int_equal(next_expected, TRAJ_N);
     assert_int_equal(pages, 4);
@@ -1171,13 +1085,13 @@ static void test_trajectory(void **state)
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "step,risk,grad_norm,param_norm\n0,1,0,3\n1,0.5,0.5,4\n"
                                 "2,0.3333333333333333,1,5\n");
-    assert_true(header(&r, "Link", link, sizeof link));
-    resp_free(&r);
+    assert_true(http_header_copy(&r, "Link", link, sizeof link));
+    http_resp_free(&r);
     snprintf(path, sizeof path, "/v1/runs/%s/trajectory?format=csv&from=%d&to=%d", run, SPIKE_STEP,
              SPIKE_STEP);
     get(path, &r);
     assert_string_equal(r.body, "step,risk,grad_norm,param_norm\n537,1000000,268.5,540\n");
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* a run with no points yet */
     snprintf(path, sizeof path, "/v1/runs/%s/trajectory", f.claim->runs[1].id);
@@ -1185,7 +1099,7 @@ static void test_trajectory(void **state)
     assert_int_equal(r.status, 200);
     assert_int_equal(jint(r.json, "count"), 0);
     assert_int_equal(jint(r.json, "first_step"), -1);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* malformed queries */
     static const char *const bad[] = {"max_points=3",
@@ -1203,11 +1117,11 @@ static void test_trajectory(void **state)
         if (r.status != 400)
             fprintf(stderr, "query %s answered %ld\n", bad[i], r.status);
         assert_problem(&r, 400);
-        resp_free(&r);
+        http_resp_free(&r);
     }
     get("/v1/runs/run_0000000000000000/trajectory", &r);
     assert_problem(&r, 404);
-    resp_free(&r);
+    http_resp_free(&r);
     runs_fixture_clear(&f);
 }
 

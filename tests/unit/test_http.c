@@ -26,6 +26,7 @@
 #include "basin/alloc.h"
 #include "basin/status.h"
 #include "http.h"
+#include "http_client.h"
 #include "reply.h"
 #include "router.h"
 #include "sse.h"
@@ -266,78 +267,7 @@ static struct http_server *start_server(int capture)
     return srv;
 }
 
-/* ---- the client ---- */
-
-struct call {
-    const char *method;
-    const char *path;
-    const char *content_type;
-    const char *body;
-    size_t body_len;
-    size_t chunk_bytes; /* > 0: body through READFUNCTION, this many bytes per call */
-    int chunked;        /* with chunk_bytes: size unknown → Transfer-Encoding: chunked */
-    const char *headers[4];
-    long timeout_ms;
-};
-
-struct result {
-    CURLcode cc;
-    long status;
-    char *body;
-    size_t len;
-    char head[8192];
-    size_t head_len;
-    size_t sent; /* body bytes the client handed to libcurl (READFUNCTION uploads) */
-};
-
-struct upload {
-    const char *data;
-    size_t len;
-    size_t pos;
-    size_t step;
-};
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    struct result *r = userdata;
-    size_t n = size * nmemb;
-    char *grown = realloc(r->body, r->len + n + 1);
-    if (grown == NULL)
-        return 0;
-    r->body = grown;
-    memcpy(r->body + r->len, ptr, n);
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
-}
-
-static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    struct result *r = userdata;
-    size_t n = size * nmemb;
-    /* keep only the final response's headers (a 100 Continue comes first) */
-    if (n > 5 && strncmp(ptr, "HTTP/", 5) == 0)
-        r->head_len = 0;
-    if (r->head_len + n + 1 < sizeof(r->head)) {
-        memcpy(r->head + r->head_len, ptr, n);
-        r->head_len += n;
-        r->head[r->head_len] = '\0';
-    }
-    return n;
-}
-
-static size_t on_read(char *buffer, size_t size, size_t nitems, void *userdata)
-{
-    struct upload *u = userdata;
-    size_t n = u->len - u->pos;
-    if (n > u->step)
-        n = u->step;
-    if (n > size * nitems)
-        n = size * nitems;
-    memcpy(buffer, u->data + u->pos, n);
-    u->pos += n;
-    return n;
-}
+/* ---- the client (http_client.h) ---- */
 
 static char *url_for(uint16_t port, const char *path)
 {
@@ -346,93 +276,7 @@ static char *url_for(uint16_t port, const char *path)
     return url;
 }
 
-static void perform(CURL *c, uint16_t port, const struct call *call, struct result *r)
-{
-    struct curl_slist *hdrs = NULL;
-    struct upload up = {call->body, call->body_len, 0, call->chunk_bytes};
-    char ct[256];
-    memset(r, 0, sizeof(*r));
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url_for(port, call->path));
-    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, call->timeout_ms ? call->timeout_ms : 10000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    const char *method = call->method ? call->method : "GET";
-    if (strcmp(method, "HEAD") == 0)
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    else if (strcmp(method, "GET") != 0)
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (call->body != NULL) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        if (call->chunk_bytes > 0) {
-            curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-            curl_easy_setopt(c, CURLOPT_READDATA, &up);
-            if (call->chunked)
-                hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
-            else
-                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
-        } else {
-            curl_easy_setopt(c, CURLOPT_POSTFIELDS, call->body);
-            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
-        }
-    }
-    /* "Content-Type:" with no value removes the form type curl adds to every POST */
-    snprintf(ct, sizeof(ct), "Content-Type:%s%s", call->content_type ? " " : "",
-             call->content_type ? call->content_type : "");
-    if (call->content_type != NULL || call->body != NULL)
-        hdrs = curl_slist_append(hdrs, ct);
-    for (size_t i = 0; i < 4 && call->headers[i] != NULL; i++)
-        hdrs = curl_slist_append(hdrs, call->headers[i]);
-    if (hdrs != NULL)
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    r->cc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    r->sent = up.pos;
-    curl_slist_free_all(hdrs);
-}
-
-static void run(uint16_t port, const struct call *call, struct result *r)
-{
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    perform(c, port, call, r);
-    curl_easy_cleanup(c);
-}
-
-static void result_free(struct result *r)
-{
-    free(r->body);
-    r->body = NULL;
-}
-
-/* The value of response header `name` copied into buf, or NULL. */
-static const char *header_value(const struct result *r, const char *name, char *buf, size_t cap)
-{
-    size_t nlen = strlen(name);
-    for (const char *line = r->head; *line;) {
-        size_t len = strcspn(line, "\r\n");
-        if (len > nlen && strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
-            const char *v = line + nlen + 1;
-            while (*v == ' ')
-                v++;
-            size_t vlen = (size_t)(line + len - v);
-            if (vlen >= cap)
-                vlen = cap - 1;
-            memcpy(buf, v, vlen);
-            buf[vlen] = '\0';
-            return buf;
-        }
-        line += len;
-        line += strspn(line, "\r\n");
-    }
-    return NULL;
-}
-
-static json_t *body_json(const struct result *r)
+static json_t *body_json(const struct http_resp *r)
 {
     json_error_t err;
     json_t *j = json_loadb(r->body ? r->body : "", r->len, 0, &err);
@@ -443,12 +287,12 @@ static json_t *body_json(const struct result *r)
 }
 
 /* Check an RFC 9457 problem answer and return its parsed body (caller decrefs). */
-static json_t *expect_problem(const struct result *r, long status, const char *instance)
+static json_t *expect_problem(const struct http_resp *r, long status, const char *instance)
 {
     char buf[256];
     assert_int_equal(r->cc, CURLE_OK);
     assert_int_equal(r->status, status);
-    assert_non_null(header_value(r, "Content-Type", buf, sizeof(buf)));
+    assert_true(http_header_copy(r, "Content-Type", buf, sizeof(buf)));
     assert_string_equal(buf, "application/problem+json");
     json_t *j = body_json(r);
     assert_non_null(j);
@@ -461,20 +305,16 @@ static json_t *expect_problem(const struct result *r, long status, const char *i
     return j;
 }
 
-static void get(uint16_t port, const char *path, struct result *r)
+static void get(uint16_t port, const char *path, struct http_resp *r)
 {
-    struct call call = {.method = "GET", .path = path};
-    run(port, &call, r);
+    struct http_req call = {.method = "GET", .path = path};
+    http_request(NULL, port, &call, r);
 }
 
-static void post_json(uint16_t port, const char *path, const char *body, struct result *r)
+static void post_json(uint16_t port, const char *path, const char *body, struct http_resp *r)
 {
-    struct call call = {.method = "POST",
-                        .path = path,
-                        .content_type = "application/json",
-                        .body = body,
-                        .body_len = strlen(body)};
-    run(port, &call, r);
+    struct http_req call = http_req_json("POST", path, body);
+    http_request(NULL, port, &call, r);
 }
 
 /* ---- fixtures ---- */
@@ -626,13 +466,13 @@ static void test_start_rejects_streams_with_pool(void **state)
     assert_null(srv);
     /* without stream routes a pool serves requests */
     assert_int_equal(http_server_start(&cfg, test_routes, 3, &g_app, &srv), 0);
-    struct result r;
+    struct http_resp r;
     get(http_server_port(srv), "/echo/pool", &r);
     assert_int_equal(r.status, 200);
     json_t *j = body_json(&r);
     assert_string_equal(json_string_value(json_object_get(j, "id")), "pool");
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
     http_server_stop(srv);
     cfg.bind_address = "not-an-address";
     assert_int_equal(http_server_start(&cfg, test_routes, 3, &g_app, &srv), BASIN_EINVAL);
@@ -642,130 +482,130 @@ static void test_start_rejects_streams_with_pool(void **state)
 
 static void test_404_problem(void **state)
 {
-    struct result r;
+    struct http_resp r;
     get(port_of(state), "/nope/deeper", &r);
     json_t *j = expect_problem(&r, 404, "/nope/deeper");
     assert_true(json_is_string(json_object_get(j, "detail")));
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
     /* a trailing slash is a different (unknown) path, not the same resource */
     get(port_of(state), "/echo/", &r);
     json_decref(expect_problem(&r, 404, "/echo/"));
-    result_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_405_allow(void **state)
 {
-    struct result r;
+    struct http_resp r;
     char allow[128];
     int calls = atomic_load(&g_app.handler_calls);
     post_json(port_of(state), "/echo/abc", "{}", &r);
     json_t *j = expect_problem(&r, 405, "/echo/abc");
-    assert_non_null(header_value(&r, "Allow", allow, sizeof(allow)));
+    assert_true(http_header_copy(&r, "Allow", allow, sizeof(allow)));
     assert_string_equal(allow, "GET, HEAD, DELETE");
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
     assert_int_equal(atomic_load(&g_app.handler_calls), calls);
     /* the other methods of the table are served */
-    struct call del = {.method = "DELETE", .path = "/echo/abc"};
-    run(port_of(state), &del, &r);
+    struct http_req del = {.method = "DELETE", .path = "/echo/abc"};
+    http_request(NULL, port_of(state), &del, &r);
     assert_int_equal(r.status, 204);
-    result_free(&r);
+    http_resp_free(&r);
     get(port_of(state), "/json", &r);
     json_decref(expect_problem(&r, 405, "/json"));
-    assert_non_null(header_value(&r, "Allow", allow, sizeof(allow)));
+    assert_true(http_header_copy(&r, "Allow", allow, sizeof(allow)));
     assert_string_equal(allow, "POST");
-    result_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_head(void **state)
 {
-    struct result g;
-    struct result h;
+    struct http_resp g;
+    struct http_resp h;
     char glen[32];
     char hlen[32];
     char getag[64];
     char hetag[64];
     get(port_of(state), "/items/h/sub/x", &g);
-    struct call head = {.method = "HEAD", .path = "/items/h/sub/x"};
-    run(port_of(state), &head, &h);
+    struct http_req head = {.method = "HEAD", .path = "/items/h/sub/x"};
+    http_request(NULL, port_of(state), &head, &h);
     assert_int_equal(g.status, 200);
     assert_int_equal(h.status, 200);
     assert_int_equal(h.len, 0);
-    assert_non_null(header_value(&g, "Content-Length", glen, sizeof(glen)));
-    assert_non_null(header_value(&h, "Content-Length", hlen, sizeof(hlen)));
+    assert_true(http_header_copy(&g, "Content-Length", glen, sizeof(glen)));
+    assert_true(http_header_copy(&h, "Content-Length", hlen, sizeof(hlen)));
     assert_string_equal(glen, hlen);
     assert_int_equal(strtoul(glen, NULL, 10), g.len);
-    assert_non_null(header_value(&g, "ETag", getag, sizeof(getag)));
-    assert_non_null(header_value(&h, "ETag", hetag, sizeof(hetag)));
+    assert_true(http_header_copy(&g, "ETag", getag, sizeof(getag)));
+    assert_true(http_header_copy(&h, "ETag", hetag, sizeof(hetag)));
     assert_string_equal(getag, hetag);
-    result_free(&g);
-    result_free(&h);
+    http_resp_free(&g);
+    http_resp_free(&h);
     /* handlers see the method that was sent */
     get(port_of(state), "/echo/m", &g);
-    run(port_of(state), &(struct call){.method = "HEAD", .path = "/echo/m"}, &h);
+    http_request(NULL, port_of(state), &(struct http_req){.method = "HEAD", .path = "/echo/m"}, &h);
     json_t *j = body_json(&g);
     assert_string_equal(json_string_value(json_object_get(j, "method")), "GET");
     json_decref(j);
     assert_int_equal(h.status, 200);
     assert_int_equal(h.len, 0);
-    result_free(&g);
-    result_free(&h);
+    http_resp_free(&g);
+    http_resp_free(&h);
 }
 
 static void test_415(void **state)
 {
-    struct result r;
+    struct http_resp r;
     int calls = atomic_load(&g_app.handler_calls);
     const char *bad_types[] = {"text/plain", "application/json; charset=latin1",
                                "application/jsonx", NULL};
     for (size_t i = 0; i < 4; i++) {
-        struct call call = {.method = "POST",
-                            .path = "/json",
-                            .content_type = bad_types[i],
-                            .body = "{}",
-                            .body_len = 2};
-        run(port_of(state), &call, &r);
+        struct http_req call = {.method = "POST",
+                                .path = "/json",
+                                .content_type = bad_types[i],
+                                .body = "{}",
+                                .body_len = 2};
+        http_request(NULL, port_of(state), &call, &r);
         json_decref(expect_problem(&r, 415, "/json"));
-        result_free(&r);
+        http_resp_free(&r);
     }
     /* text/csv is only for routes that allow it */
-    struct call csv_on_json = {.method = "POST",
-                               .path = "/json",
-                               .content_type = "text/csv",
-                               .body = "a,b\n",
-                               .body_len = 4};
-    run(port_of(state), &csv_on_json, &r);
+    struct http_req csv_on_json = {.method = "POST",
+                                   .path = "/json",
+                                   .content_type = "text/csv",
+                                   .body = "a,b\n",
+                                   .body_len = 4};
+    http_request(NULL, port_of(state), &csv_on_json, &r);
     json_decref(expect_problem(&r, 415, "/json"));
-    result_free(&r);
+    http_resp_free(&r);
     assert_int_equal(atomic_load(&g_app.handler_calls), calls);
 
-    struct call ok = {.method = "POST",
-                      .path = "/json",
-                      .content_type = "Application/JSON ; Charset=\"UTF-8\"",
-                      .body = "{\"x\":1}",
-                      .body_len = 7};
-    run(port_of(state), &ok, &r);
+    struct http_req ok = {.method = "POST",
+                          .path = "/json",
+                          .content_type = "Application/JSON ; Charset=\"UTF-8\"",
+                          .body = "{\"x\":1}",
+                          .body_len = 7};
+    http_request(NULL, port_of(state), &ok, &r);
     assert_int_equal(r.status, 200);
-    result_free(&r);
-    struct call csv = {.method = "POST",
-                       .path = "/csv",
-                       .content_type = "text/csv; charset=utf-8",
-                       .body = "x,y\n1,2\n",
-                       .body_len = 8};
-    run(port_of(state), &csv, &r);
+    http_resp_free(&r);
+    struct http_req csv = {.method = "POST",
+                           .path = "/csv",
+                           .content_type = "text/csv; charset=utf-8",
+                           .body = "x,y\n1,2\n",
+                           .body_len = 8};
+    http_request(NULL, port_of(state), &csv, &r);
     assert_int_equal(r.status, 200);
     json_t *j = body_json(&r);
     assert_string_equal(json_string_value(json_object_get(j, "kind")), "csv");
     assert_int_equal(json_integer_value(json_object_get(j, "len")), 8);
     assert_string_equal(json_string_value(json_object_get(j, "text")), "x,y\n1,2\n");
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
     /* a JSON route without a body */
-    struct call empty = {.method = "POST", .path = "/json", .content_type = "application/json"};
-    run(port_of(state), &empty, &r);
+    struct http_req empty = {.method = "POST", .path = "/json", .content_type = "application/json"};
+    http_request(NULL, port_of(state), &empty, &r);
     json_decref(expect_problem(&r, 400, "/json"));
-    result_free(&r);
+    http_resp_free(&r);
 }
 
 static char *filled(size_t n, char c)
@@ -779,81 +619,81 @@ static char *filled(size_t n, char c)
 
 static void test_413_content_length(void **state)
 {
-    struct result r;
+    struct http_resp r;
     int calls = atomic_load(&g_app.handler_calls);
     /* a valid JSON string one byte over the cap */
     char *body = filled(TEST_MAX_BODY + 1, 'a');
     body[0] = '"';
     body[TEST_MAX_BODY] = '"';
-    struct call call = {.method = "POST",
-                        .path = "/json",
-                        .content_type = "application/json",
-                        .body = body,
-                        .body_len = TEST_MAX_BODY + 1};
-    run(port_of(state), &call, &r);
+    struct http_req call = {.method = "POST",
+                            .path = "/json",
+                            .content_type = "application/json",
+                            .body = body,
+                            .body_len = TEST_MAX_BODY + 1};
+    http_request(NULL, port_of(state), &call, &r);
     json_decref(expect_problem(&r, 413, "/json"));
-    result_free(&r);
+    http_resp_free(&r);
     /* exactly the cap is fine (a JSON array of spaces around 0) */
     memset(body, ' ', TEST_MAX_BODY);
     body[0] = '[';
     body[1] = '0';
     body[TEST_MAX_BODY - 1] = ']';
     call.body_len = TEST_MAX_BODY;
-    run(port_of(state), &call, &r);
+    http_request(NULL, port_of(state), &call, &r);
     assert_int_equal(r.status, 200);
-    result_free(&r);
+    http_resp_free(&r);
     assert_int_equal(atomic_load(&g_app.handler_calls), calls + 1);
     free(body);
     /* a body announced far too large is refused before it is read: the client (which waits
      * for "100 Continue" on big uploads) sends little or nothing of its 16 MiB */
     size_t huge = (size_t)16 * 1024 * 1024;
     char *big = filled(huge, ' ');
-    struct call announced = {.method = "POST",
-                             .path = "/json",
-                             .content_type = "application/json",
-                             .body = big,
-                             .body_len = huge,
-                             .chunk_bytes = 64 * 1024};
-    run(port_of(state), &announced, &r);
+    struct http_req announced = {.method = "POST",
+                                 .path = "/json",
+                                 .content_type = "application/json",
+                                 .body = big,
+                                 .body_len = huge,
+                                 .chunk_bytes = 64 * 1024};
+    http_request(NULL, port_of(state), &announced, &r);
     json_decref(expect_problem(&r, 413, "/json"));
     assert_true(r.sent < (size_t)1024 * 1024);
-    result_free(&r);
+    http_resp_free(&r);
     free(big);
 }
 
 static void test_413_while_streaming(void **state)
 {
-    struct result r;
+    struct http_resp r;
     int calls = atomic_load(&g_app.handler_calls);
     size_t n = 2 * TEST_MAX_BODY + 100;
     char *body = filled(n, ' ');
     body[0] = '[';
     body[n - 1] = ']';
-    struct call call = {.method = "POST",
-                        .path = "/json",
-                        .content_type = "application/json",
-                        .body = body,
-                        .body_len = n,
-                        .chunk_bytes = 1000,
-                        .chunked = 1};
-    run(port_of(state), &call, &r);
+    struct http_req call = {.method = "POST",
+                            .path = "/json",
+                            .content_type = "application/json",
+                            .body = body,
+                            .body_len = n,
+                            .chunk_bytes = 1000,
+                            .chunked = 1};
+    http_request(NULL, port_of(state), &call, &r);
     json_decref(expect_problem(&r, 413, "/json"));
-    result_free(&r);
+    http_resp_free(&r);
     /* far past the cap: the server stops reading and closes the connection */
     size_t huge = (size_t)3 * 1024 * 1024;
     char *big = filled(huge, ' ');
     call.body = big;
     call.body_len = huge;
     call.chunk_bytes = 64 * 1024;
-    run(port_of(state), &call, &r);
+    http_request(NULL, port_of(state), &call, &r);
     assert_true(r.cc != CURLE_OK || r.status == 413);
     assert_true(r.status != 200);
-    result_free(&r);
+    http_resp_free(&r);
     assert_int_equal(atomic_load(&g_app.handler_calls), calls);
     /* the server is still healthy */
     get(port_of(state), "/echo/after", &r);
     assert_int_equal(r.status, 200);
-    result_free(&r);
+    http_resp_free(&r);
     free(big);
     free(body);
 }
@@ -865,28 +705,28 @@ static void test_json_in_one_byte_chunks(void **state)
     json_t *want = json_loads(text, 0, NULL);
     assert_non_null(want);
     for (int chunked = 0; chunked <= 1; chunked++) {
-        struct result r;
-        struct call call = {.method = "POST",
-                            .path = "/json",
-                            .content_type = "application/json",
-                            .body = text,
-                            .body_len = strlen(text),
-                            .chunk_bytes = 1,
-                            .chunked = chunked};
-        run(port_of(state), &call, &r);
+        struct http_resp r;
+        struct http_req call = {.method = "POST",
+                                .path = "/json",
+                                .content_type = "application/json",
+                                .body = text,
+                                .body_len = strlen(text),
+                                .chunk_bytes = 1,
+                                .chunked = chunked};
+        http_request(NULL, port_of(state), &call, &r);
         assert_int_equal(r.status, 200);
         json_t *j = body_json(&r);
         assert_non_null(j);
         assert_true(json_equal(json_object_get(j, "got"), want));
         json_decref(j);
-        result_free(&r);
+        http_resp_free(&r);
     }
     json_decref(want);
 }
 
 static void test_malformed_json(void **state)
 {
-    struct result r;
+    struct http_resp r;
     int calls = atomic_load(&g_app.handler_calls);
     post_json(port_of(state), "/json", "{\"a\": 1,", &r);
     json_t *j = expect_problem(&r, 400, "/json");
@@ -900,28 +740,28 @@ static void test_malformed_json(void **state)
     assert_true(strlen(json_string_value(json_object_get(json_array_get(errors, 0), "message"))) >
                 0);
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
     /* the position is reported: the error is on the third line */
     post_json(port_of(state), "/json", "{\n\"a\": 1,\n\"b\": }", &r);
     j = expect_problem(&r, 400, "/json");
     assert_non_null(strstr(json_string_value(json_object_get(j, "detail")), "line 3"));
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
     /* trailing garbage and a bare scalar are not accepted either */
     post_json(port_of(state), "/json", "{} x", &r);
     json_decref(expect_problem(&r, 400, "/json"));
-    result_free(&r);
+    http_resp_free(&r);
     assert_int_equal(atomic_load(&g_app.handler_calls), calls);
 }
 
 static void test_duplicate_keys(void **state)
 {
-    struct result r;
+    struct http_resp r;
     post_json(port_of(state), "/json", "{\"a\": 1, \"b\": {\"c\": 1, \"c\": 2}}", &r);
     json_t *j = expect_problem(&r, 400, "/json");
     assert_non_null(strstr(json_string_value(json_object_get(j, "detail")), "duplicate"));
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
 }
 
 static char *nested(int depth)
@@ -937,7 +777,7 @@ static char *nested(int depth)
 
 static void test_deep_nesting(void **state)
 {
-    struct result r;
+    struct http_resp r;
     char *deep = nested(100);
     post_json(port_of(state), "/json", deep, &r);
     json_t *j = expect_problem(&r, 400, "/json");
@@ -950,44 +790,44 @@ static void test_deep_nesting(void **state)
     assert_non_null(strstr(json_string_value(json_object_get(json_array_get(errors, 0), "message")),
                            "nesting"));
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
     free(deep);
     char *limit = nested(64);
     post_json(port_of(state), "/json", limit, &r);
     assert_int_equal(r.status, 200);
-    result_free(&r);
+    http_resp_free(&r);
     free(limit);
     char *over = nested(65);
     post_json(port_of(state), "/json", over, &r);
     json_decref(expect_problem(&r, 400, "/json"));
-    result_free(&r);
+    http_resp_free(&r);
     free(over);
 }
 
 /* Over the wire, the same echoes of bytes that are not UTF-8: a 4xx problem that parses. */
 static void test_not_utf8_echoes(void **state)
 {
-    struct result r;
+    struct http_resp r;
     get(port_of(state), "/limit?limit=%FF", &r);
     json_t *j = expect_problem(&r, 400, "/limit");
     const char *detail = json_string_value(json_object_get(j, "detail"));
     assert_non_null(strstr(detail, "limit"));
     assert_non_null(strstr(detail, "'" U_FFFD "'"));
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
     get(port_of(state), "/limit?order=%C3", &r);
     json_decref(expect_problem(&r, 400, "/limit"));
-    result_free(&r);
-    struct call ct = {.method = "POST",
-                      .path = "/json",
-                      .content_type = "text/\xff",
-                      .body = "{}",
-                      .body_len = 2};
-    run(port_of(state), &ct, &r);
+    http_resp_free(&r);
+    struct http_req ct = {.method = "POST",
+                          .path = "/json",
+                          .content_type = "text/\xff",
+                          .body = "{}",
+                          .body_len = 2};
+    http_request(NULL, port_of(state), &ct, &r);
     j = expect_problem(&r, 415, "/json");
     assert_non_null(strstr(json_string_value(json_object_get(j, "detail")), "text/" U_FFFD));
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
     /* jansson's error text quotes the escape and the first byte of "é" after it */
     post_json(port_of(state), "/json", "{\"a\": \"\\\xC3\xA9\"}", &r);
     j = expect_problem(&r, 400, "/json");
@@ -996,7 +836,7 @@ static void test_not_utf8_echoes(void **state)
     assert_string_equal(json_string_value(json_object_get(json_array_get(errors, 0), "pointer")),
                         "");
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
 }
 
 /* Send `request` as raw bytes on a new connection; the status of the answer's status line. */
@@ -1051,13 +891,13 @@ static void test_host_required_for_http11(void **state)
 
 static void test_etag_and_304(void **state)
 {
-    struct result r;
+    struct http_resp r;
     char etag[64];
     char want[64];
     char cc[64];
     get(port_of(state), "/echo/tagged", &r);
     assert_int_equal(r.status, 200);
-    assert_non_null(header_value(&r, "ETag", etag, sizeof(etag)));
+    assert_true(http_header_copy(&r, "ETag", etag, sizeof(etag)));
     /* the client's own FNV-1a of the bytes it received */
     uint64_t h = UINT64_C(0xcbf29ce484222325);
     for (size_t i = 0; i < r.len; i++) {
@@ -1066,7 +906,7 @@ static void test_etag_and_304(void **state)
     }
     snprintf(want, sizeof(want), "\"%016llx\"", (unsigned long long)h);
     assert_string_equal(etag, want);
-    result_free(&r);
+    http_resp_free(&r);
 
     const char *prefix[] = {"", "W/", "\"zzz\", ", NULL};
     for (size_t i = 0; i < 4; i++) {
@@ -1075,77 +915,77 @@ static void test_etag_and_304(void **state)
             snprintf(hdr, sizeof(hdr), "If-None-Match: %s%s", prefix[i], etag);
         else
             snprintf(hdr, sizeof(hdr), "If-None-Match: *");
-        struct call call = {.method = "GET", .path = "/echo/tagged", .headers = {hdr}};
-        run(port_of(state), &call, &r);
+        struct http_req call = {.method = "GET", .path = "/echo/tagged", .headers = {hdr}};
+        http_request(NULL, port_of(state), &call, &r);
         assert_int_equal(r.status, 304);
         assert_int_equal(r.len, 0);
-        assert_non_null(header_value(&r, "ETag", cc, sizeof(cc)));
+        assert_true(http_header_copy(&r, "ETag", cc, sizeof(cc)));
         assert_string_equal(cc, etag);
-        result_free(&r);
+        http_resp_free(&r);
     }
-    struct call other = {
+    struct http_req other = {
         .method = "GET", .path = "/echo/tagged", .headers = {"If-None-Match: \"0000\""}};
-    run(port_of(state), &other, &r);
+    http_request(NULL, port_of(state), &other, &r);
     assert_int_equal(r.status, 200);
     assert_true(r.len > 0);
-    result_free(&r);
+    http_resp_free(&r);
     /* a different resource has a different tag */
     get(port_of(state), "/echo/tagged2", &r);
-    assert_non_null(header_value(&r, "ETag", cc, sizeof(cc)));
+    assert_true(http_header_copy(&r, "ETag", cc, sizeof(cc)));
     assert_string_not_equal(cc, etag);
-    result_free(&r);
+    http_resp_free(&r);
     /* 304 keeps Cache-Control of the 200 */
     get(port_of(state), "/paged", &r);
-    assert_non_null(header_value(&r, "ETag", etag, sizeof(etag)));
-    result_free(&r);
+    assert_true(http_header_copy(&r, "ETag", etag, sizeof(etag)));
+    http_resp_free(&r);
     char hdr[160];
     snprintf(hdr, sizeof(hdr), "If-None-Match: %s", etag);
-    struct call paged = {.method = "GET", .path = "/paged", .headers = {hdr}};
-    run(port_of(state), &paged, &r);
+    struct http_req paged = {.method = "GET", .path = "/paged", .headers = {hdr}};
+    http_request(NULL, port_of(state), &paged, &r);
     assert_int_equal(r.status, 304);
-    assert_non_null(header_value(&r, "Cache-Control", cc, sizeof(cc)));
+    assert_true(http_header_copy(&r, "Cache-Control", cc, sizeof(cc)));
     assert_string_equal(cc, "max-age=5");
-    result_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_path_params(void **state)
 {
-    struct result r;
+    struct http_resp r;
     get(port_of(state), "/echo/a%20b%C3%A9", &r);
     assert_int_equal(r.status, 200);
     json_t *j = body_json(&r);
     assert_string_equal(json_string_value(json_object_get(j, "id")), "a b\xc3\xa9");
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
     get(port_of(state), "/items/ex_1/sub/r%2B2", &r);
     assert_int_equal(r.status, 200);
     j = body_json(&r);
     assert_string_equal(json_string_value(json_object_get(j, "id")), "ex_1");
     assert_string_equal(json_string_value(json_object_get(j, "name")), "r+2");
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
     /* ids that decode to something unsafe are refused */
     const char *bad[] = {"/echo/a%2Fb", "/echo/%2e%2E", "/echo/..", "/echo/.",
                          "/echo/a%00b", "/echo/a%zzb",  "/echo/a%4"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         get(port_of(state), bad[i], &r);
         json_decref(expect_problem(&r, 400, bad[i]));
-        result_free(&r);
+        http_resp_free(&r);
     }
     /* an encoded literal segment still matches its route */
     get(port_of(state), "/%65cho/x", &r);
     assert_int_equal(r.status, 200);
-    result_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_query_helpers(void **state)
 {
-    struct result r;
+    struct http_resp r;
     get(port_of(state), "/echo/x?q=hello%20w%C3%B6rld&z=1", &r);
     json_t *j = body_json(&r);
     assert_string_equal(json_string_value(json_object_get(j, "q")), "hello w\xc3\xb6rld");
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
     get(port_of(state), "/limit?limit=1000&order=desc&tol=0.25", &r);
     assert_int_equal(r.status, 200);
     j = body_json(&r);
@@ -1153,13 +993,13 @@ static void test_query_helpers(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "order")), "desc");
     assert_true(json_real_value(json_object_get(j, "tol")) == 0.25);
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
     get(port_of(state), "/limit", &r);
     j = body_json(&r);
     assert_int_equal(json_integer_value(json_object_get(j, "limit")), 50);
     assert_string_equal(json_string_value(json_object_get(j, "order")), "asc");
     json_decref(j);
-    result_free(&r);
+    http_resp_free(&r);
     const char *bad[] = {"/limit?limit=0",   "/limit?limit=1001", "/limit?limit=-1",
                          "/limit?limit=1x",  "/limit?limit=",     "/limit?limit=%2B5",
                          "/limit?order=up",  "/limit?tol=2",      "/limit?tol=nan",
@@ -1169,25 +1009,25 @@ static void test_query_helpers(void **state)
         j = expect_problem(&r, 400, "/limit");
         assert_non_null(strstr(json_string_value(json_object_get(j, "detail")), "query"));
         json_decref(j);
-        result_free(&r);
+        http_resp_free(&r);
     }
 }
 
 static void test_reply_headers(void **state)
 {
-    struct result r;
+    struct http_resp r;
     char v[128];
     get(port_of(state), "/paged", &r);
     assert_int_equal(r.status, 200);
-    assert_non_null(header_value(&r, "Link", v, sizeof(v)));
+    assert_true(http_header_copy(&r, "Link", v, sizeof(v)));
     assert_string_equal(v, "</paged?cursor=abc%20d>; rel=\"next\"");
-    assert_non_null(header_value(&r, "Retry-After", v, sizeof(v)));
+    assert_true(http_header_copy(&r, "Retry-After", v, sizeof(v)));
     assert_string_equal(v, "7");
-    assert_non_null(header_value(&r, "Cache-Control", v, sizeof(v)));
+    assert_true(http_header_copy(&r, "Cache-Control", v, sizeof(v)));
     assert_string_equal(v, "max-age=5");
-    assert_non_null(header_value(&r, "Content-Type", v, sizeof(v)));
+    assert_true(http_header_copy(&r, "Content-Type", v, sizeof(v)));
     assert_string_equal(v, "application/json");
-    result_free(&r);
+    http_resp_free(&r);
 
     struct reply rep;
     reply_init(&rep, "/x");
@@ -1208,57 +1048,57 @@ static void test_reply_headers(void **state)
 
 static void test_handler_failures(void **state)
 {
-    struct result r;
+    struct http_resp r;
     get(port_of(state), "/fail", &r);
     json_decref(expect_problem(&r, 500, "/fail"));
-    result_free(&r);
+    http_resp_free(&r);
     get(port_of(state), "/noanswer", &r);
     json_decref(expect_problem(&r, 500, "/noanswer"));
-    result_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_request_ids(void **state)
 {
-    struct result r;
+    struct http_resp r;
     char a[128];
     char b[128];
-    struct call given = {
+    struct http_req given = {
         .method = "GET", .path = "/echo/x", .headers = {"X-Request-Id: client-id_1.2:3"}};
-    run(port_of(state), &given, &r);
-    assert_non_null(header_value(&r, "X-Request-Id", a, sizeof(a)));
+    http_request(NULL, port_of(state), &given, &r);
+    assert_true(http_header_copy(&r, "X-Request-Id", a, sizeof(a)));
     assert_string_equal(a, "client-id_1.2:3");
-    result_free(&r);
-    struct call hostile = {
+    http_resp_free(&r);
+    struct http_req hostile = {
         .method = "GET", .path = "/echo/x", .headers = {"X-Request-Id: has spaces\"quote"}};
-    run(port_of(state), &hostile, &r);
-    assert_non_null(header_value(&r, "X-Request-Id", a, sizeof(a)));
+    http_request(NULL, port_of(state), &hostile, &r);
+    assert_true(http_header_copy(&r, "X-Request-Id", a, sizeof(a)));
     assert_int_equal(strlen(a), 16);
     assert_int_equal(strspn(a, "0123456789abcdef"), 16);
-    result_free(&r);
+    http_resp_free(&r);
     get(port_of(state), "/nope", &r); /* also on pipeline errors */
-    assert_non_null(header_value(&r, "X-Request-Id", b, sizeof(b)));
+    assert_true(http_header_copy(&r, "X-Request-Id", b, sizeof(b)));
     assert_int_equal(strlen(b), 16);
     assert_string_not_equal(a, b);
-    result_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_access_log(void **state)
 {
     (void)state;
     struct http_server *srv = start_server(1);
-    struct result r;
+    struct http_resp r;
     pthread_mutex_lock(&g_app.log_mu);
     g_app.log_len = 0;
     g_app.log[0] = '\0';
     pthread_mutex_unlock(&g_app.log_mu);
-    struct call call = {
+    struct http_req call = {
         .method = "GET", .path = "/echo/logged?q=1", .headers = {"X-Request-Id: log-me"}};
-    run(http_server_port(srv), &call, &r);
+    http_request(NULL, http_server_port(srv), &call, &r);
     assert_int_equal(r.status, 200);
     size_t body_len = r.len;
-    result_free(&r);
+    http_resp_free(&r);
     get(http_server_port(srv), "/fail", &r);
-    result_free(&r);
+    http_resp_free(&r);
     http_server_stop(srv); /* completion callbacks (and their lines) are done after this */
     char want[128];
     snprintf(want, sizeof(want), "status=200 bytes=%zu ", body_len);
@@ -1287,25 +1127,21 @@ static void *client_thread(void *arg)
     char body[128];
     w->ok = c != NULL;
     for (int i = 0; i < 5 && w->ok; i++) {
-        struct result r;
+        struct http_resp r;
         snprintf(body, sizeof(body), "{\"t\": %d, \"i\": %d, \"pad\": \"%0*d\"}", w->index, i,
                  w->index + 1, 0);
-        struct call post = {.method = "POST",
-                            .path = "/json",
-                            .content_type = "application/json",
-                            .body = body,
-                            .body_len = strlen(body)};
-        perform(c, w->port, &post, &r);
+        struct http_req post = http_req_json("POST", "/json", body);
+        http_request(c, w->port, &post, &r);
         json_t *j = r.status == 200 ? json_loadb(r.body, r.len, 0, NULL) : NULL;
         json_t *got = json_object_get(j, "got");
         w->ok = got != NULL && json_integer_value(json_object_get(got, "t")) == w->index &&
                 json_integer_value(json_object_get(got, "i")) == i &&
                 strlen(json_string_value(json_object_get(got, "pad"))) == (size_t)w->index + 1;
         json_decref(j);
-        result_free(&r);
+        http_resp_free(&r);
         snprintf(path, sizeof(path), "/items/t%d/sub/i%d", w->index, i);
-        struct call g = {.method = "GET", .path = path};
-        perform(c, w->port, &g, &r);
+        struct http_req g = {.method = "GET", .path = path};
+        http_request(c, w->port, &g, &r);
         char want[96];
         snprintf(want, sizeof(want), "{\"id\":\"t%d\",\"name\":\"i%d\"}", w->index, i);
         j = r.status == 200 ? json_loadb(r.body, r.len, 0, NULL) : NULL;
@@ -1313,7 +1149,7 @@ static void *client_thread(void *arg)
         w->ok = w->ok && j != NULL && json_equal(j, ref);
         json_decref(ref);
         json_decref(j);
-        result_free(&r);
+        http_resp_free(&r);
     }
     curl_easy_cleanup(c);
     return NULL;
@@ -1378,16 +1214,16 @@ static size_t parse_sse(const char *text, struct sse_event_seen *ev, size_t cap,
 
 static void test_sse_stream_and_resume(void **state)
 {
-    struct result r;
+    struct http_resp r;
     struct sse_event_seen ev[16];
     size_t comments = 0;
     char v[64];
     get(port_of(state), "/events?n=5", &r);
     assert_int_equal(r.cc, CURLE_OK);
     assert_int_equal(r.status, 200);
-    assert_non_null(header_value(&r, "Content-Type", v, sizeof(v)));
+    assert_true(http_header_copy(&r, "Content-Type", v, sizeof(v)));
     assert_string_equal(v, "text/event-stream");
-    assert_non_null(header_value(&r, "Cache-Control", v, sizeof(v)));
+    assert_true(http_header_copy(&r, "Cache-Control", v, sizeof(v)));
     assert_string_equal(v, "no-cache");
     assert_int_equal(parse_sse(r.body, ev, 16, &comments), 5);
     for (int i = 0; i < 5; i++) {
@@ -1398,20 +1234,21 @@ static void test_sse_stream_and_resume(void **state)
         snprintf(want, sizeof(want), "event %d\nsecond line", i + 1);
         assert_string_equal(ev[i].data, want);
     }
-    result_free(&r);
+    http_resp_free(&r);
 
-    struct call resume = {.method = "GET", .path = "/events?n=5", .headers = {"Last-Event-ID: 3"}};
-    run(port_of(state), &resume, &r);
+    struct http_req resume = {
+        .method = "GET", .path = "/events?n=5", .headers = {"Last-Event-ID: 3"}};
+    http_request(NULL, port_of(state), &resume, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(parse_sse(r.body, ev, 16, &comments), 2);
     assert_string_equal(ev[0].id, "4");
     assert_string_equal(ev[1].id, "5");
-    result_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_sse_heartbeat(void **state)
 {
-    struct result r;
+    struct http_resp r;
     struct sse_event_seen ev[4];
     size_t comments = 0;
     /* 2 events 350 ms apart with a 100 ms heartbeat: keep-alive comments in between */
@@ -1420,7 +1257,7 @@ static void test_sse_heartbeat(void **state)
     assert_int_equal(parse_sse(r.body, ev, 4, &comments), 2);
     assert_non_null(strstr(r.body, ": keep-alive\n\n"));
     assert_true(comments >= 3); /* "stream open" + at least two heartbeats in ~700 ms */
-    result_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_sse_emit_validation(void **state)
@@ -1502,10 +1339,10 @@ static void test_quiesce_then_stop(void **state)
         (double)(sc.ended.tv_sec - t0.tv_sec) * 1e3 + (double)(sc.ended.tv_nsec - t0.tv_nsec) / 1e6;
     assert_true(ended_after < 1500);
     /* new connections are refused */
-    struct result r;
+    struct http_resp r;
     get(port, "/echo/late", &r);
     assert_int_equal(r.cc, CURLE_COULDNT_CONNECT);
-    result_free(&r);
+    http_resp_free(&r);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while (http_server_connections(srv) > 0 && elapsed_ms(&t0) < 3000)
         nap_ms(10);
@@ -1586,17 +1423,12 @@ struct oom_case {
  * 500 problem. Returns 1 when no allocation failed (n was past the last one). */
 static int oom_round(uint16_t port, const struct oom_case *cases, size_t n_cases, long n)
 {
-    struct result r[8];
+    struct http_resp r[8];
     atomic_store(&failures_injected, 0);
     atomic_store(&fail_countdown, n);
     for (size_t i = 0; i < n_cases; i++) {
-        struct call call = {.method = cases[i].method, .path = cases[i].path};
-        if (cases[i].body != NULL) {
-            call.content_type = "application/json";
-            call.body = cases[i].body;
-            call.body_len = strlen(cases[i].body);
-        }
-        run(port, &call, &r[i]);
+        struct http_req call = http_req_json(cases[i].method, cases[i].path, cases[i].body);
+        http_request(NULL, port, &call, &r[i]);
     }
     atomic_store(&fail_countdown, -1);
     int clean = atomic_load(&failures_injected) == 0;
@@ -1624,7 +1456,7 @@ static int oom_round(uint16_t port, const struct oom_case *cases, size_t n_cases
             json_decref(want);
             json_decref(j);
         }
-        result_free(&r[i]);
+        http_resp_free(&r[i]);
     }
     return clean;
 }

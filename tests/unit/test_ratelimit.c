@@ -37,6 +37,7 @@
 #include "basin/status.h"
 #include "config.h"
 #include "http.h"
+#include "http_client.h"
 #include "ratelimit.h"
 #include "reply.h"
 #include "router.h"
@@ -328,76 +329,15 @@ static void test_config_flag(void **state)
 
 /* ---- over HTTP ---- */
 
-struct resp {
-    long status;
-    char body[4096];
-    size_t len;
-    char retry_after[32];
-    char content_type[96];
-};
-
-static size_t on_body(char *data, size_t size, size_t n, void *user)
+/* method path with an optional JSON body; *r holds zeros or the previous answer, which is
+ * freed first. */
+static void http(int port, const char *method, const char *path, const char *body,
+                 struct http_resp *r)
 {
-    struct resp *r = user;
-    size_t add = size * n;
-    size_t room = sizeof r->body - 1 - r->len;
-    size_t k = add < room ? add : room;
-    memcpy(r->body + r->len, data, k);
-    r->len += k;
-    r->body[r->len] = '\0';
-    return add;
-}
-
-static void copy_header(const char *line, size_t len, const char *name, char *out, size_t cap)
-{
-    size_t n = strlen(name);
-    if (len <= n + 1 || strncasecmp(line, name, n) != 0 || line[n] != ':')
-        return;
-    const char *v = line + n + 1;
-    const char *end = line + len;
-    while (v < end && *v == ' ')
-        v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-        end--;
-    size_t m = (size_t)(end - v) < cap - 1 ? (size_t)(end - v) : cap - 1;
-    memcpy(out, v, m);
-    out[m] = '\0';
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *user)
-{
-    struct resp *r = user;
-    copy_header(data, size * n, "Retry-After", r->retry_after, sizeof r->retry_after);
-    copy_header(data, size * n, "Content-Type", r->content_type, sizeof r->content_type);
-    return size * n;
-}
-
-static void http(int port, const char *method, const char *path, const char *body, struct resp *r)
-{
-    char url[256];
-    struct curl_slist *hdrs = NULL;
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    CURL *h = curl_easy_init();
-    assert_non_null(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 15000L);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    if (body != NULL) {
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    }
-    CURLcode cc = curl_easy_perform(h);
-    assert_int_equal(cc, CURLE_OK);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    struct http_req q = http_req_json(method, path, body);
+    q.timeout_ms = 15000;
+    http_resp_free(r);
+    assert_int_equal(http_request(NULL, port, &q, r), CURLE_OK);
 }
 
 static atomic_int handler_calls;
@@ -433,11 +373,11 @@ static void sleep_s(unsigned s)
     }
 }
 
-static void expect_429(const struct resp *r, unsigned max_retry)
+static void expect_429(const struct http_resp *r, unsigned max_retry)
 {
     assert_int_equal(r->status, 429);
-    assert_string_equal(r->content_type, "application/problem+json");
-    long retry = strtol(r->retry_after, NULL, 10);
+    assert_string_equal(http_header_or(r, "Content-Type", ""), "application/problem+json");
+    long retry = strtol(http_header_or(r, "Retry-After", ""), NULL, 10);
     assert_true(retry >= 1 && retry <= (long)max_retry);
     json_error_t e;
     json_t *j = json_loads(r->body, 0, &e);
@@ -450,7 +390,7 @@ static void test_http_refuses_before_routing_and_body(void **state)
 {
     (void)state;
     struct ratelimit *rl = NULL;
-    struct resp r;
+    struct http_resp r = {0};
     /* 0.001/s: the bucket does not refill within the test, so every decision is fixed */
     assert_int_equal(ratelimit_create(0.001, 2, 16, &rl), BASIN_OK);
     struct http_server *srv = start_limited(rl);
@@ -462,11 +402,13 @@ static void test_http_refuses_before_routing_and_body(void **state)
     assert_int_equal(r.status, 404);
     http(port, "GET", "/ping", NULL, &r);
     expect_429(&r, 1000);
-    assert_true(strtol(r.retry_after, NULL, 10) >= 999); /* (1 − ε)/0.001 s */
-    http(port, "GET", "/no/such/path", NULL, &r);        /* refused before routing: 429, not 404 */
+    assert_true(strtol(http_header_or(&r, "Retry-After", ""), NULL, 10) >=
+                999);                             /* (1 − ε)/0.001 s */
+    http(port, "GET", "/no/such/path", NULL, &r); /* refused before routing: 429, not 404 */
     expect_429(&r, 1000);
     http(port, "POST", "/items", "{\"a\": 1}", &r);
     expect_429(&r, 1000);
+    http_resp_free(&r);
     assert_int_equal(atomic_load(&handler_calls), 1); /* only the first /ping ran */
     http_server_quiesce(srv);
     http_server_stop(srv);
@@ -481,7 +423,7 @@ static void test_http_refills_after_retry_after(void **state)
 {
     (void)state;
     struct ratelimit *rl = NULL;
-    struct resp r;
+    struct http_resp r = {0};
     /* 0.25/s, burst 1: a second request within 4 s is refused */
     assert_int_equal(ratelimit_create(0.25, 1, 16, &rl), BASIN_OK);
     struct http_server *srv = start_limited(rl);
@@ -491,9 +433,10 @@ static void test_http_refills_after_retry_after(void **state)
     http(port, "GET", "/ping", NULL, &r);
     expect_429(&r, 4);
     /* waiting the advertised time is enough */
-    sleep_s((unsigned)strtol(r.retry_after, NULL, 10));
+    sleep_s((unsigned)strtol(http_header_or(&r, "Retry-After", ""), NULL, 10));
     http(port, "GET", "/ping", NULL, &r);
     assert_int_equal(r.status, 200);
+    http_resp_free(&r);
     http_server_quiesce(srv);
     http_server_stop(srv);
     ratelimit_free(rl);
@@ -552,7 +495,7 @@ static void test_binary_publishes_and_enforces(void **state)
     char dir[] = "/tmp/basinlab_rl_XXXXXX";
     char path[600];
     pid_t pid = 0;
-    struct resp r;
+    struct http_resp r = {0};
     assert_non_null(mkdtemp(dir));
     int port = serve_limited(dir, &pid);
     http(port, "GET", "/v1/limits", NULL, &r);
@@ -571,6 +514,7 @@ static void test_binary_publishes_and_enforces(void **state)
     assert_int_equal(r.status, 200);
     http(port, "GET", "/healthz", NULL, &r); /* the fourth request of a burst of 3 */
     expect_429(&r, 100);
+    http_resp_free(&r);
     kill(pid, SIGTERM);
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);

@@ -35,6 +35,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "http_client.h"
 #include "ids.h"
 
 #define RESTARTS 12
@@ -198,39 +199,18 @@ static void stop(pid_t pid, int sig)
 
 /* ---- HTTP ---- */
 
-static size_t on_body(char *data, size_t size, size_t n, void *user)
-{
-    json_t **body = user;
-    json_error_t err;
-    json_decref(*body);
-    *body = json_loadb(data, size * n, 0, &err);
-    return size * n;
-}
-
 static void submit(int port, char id[32])
 {
-    char url[96];
-    long status = 0;
-    json_t *body = NULL;
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/experiments", port);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, spec);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 15L);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    assert_int_equal(status, 202);
-    assert_non_null(body);
-    snprintf(id, 32, "%s", json_string_value(json_object_get(body, "id")));
+    struct http_resp r;
+    struct http_req q = http_req_json("POST", "/v1/experiments", spec);
+    q.timeout_ms = 15000;
+    q.parse_json = 1;
+    assert_int_equal(http_request(NULL, port, &q, &r), CURLE_OK);
+    assert_int_equal(r.status, 202);
+    assert_non_null(r.json);
+    snprintf(id, 32, "%s", json_string_value(json_object_get(r.json, "id")));
     assert_int_equal(strncmp(id, "ex_", 3), 0);
-    json_decref(body);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    http_resp_free(&r);
 }
 
 /* ---- the event stream, read by another thread while workers elsewhere make progress ---- */
@@ -238,40 +218,18 @@ static void submit(int port, char id[32])
 struct stream {
     int port;
     char id[32];
-    char *text; /* the whole stream */
-    size_t len;
-    long status;
+    struct http_resp resp; /* the whole stream */
     pthread_t tid;
 };
-
-static size_t on_stream(char *data, size_t size, size_t n, void *user)
-{
-    struct stream *st = user;
-    char *p = realloc(st->text, st->len + size * n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + st->len, data, size * n);
-    st->len += size * n;
-    p[st->len] = '\0';
-    st->text = p;
-    return size * n;
-}
 
 static void *stream_main(void *arg)
 {
     struct stream *st = arg;
-    char url[128];
-    CURL *c = curl_easy_init();
-    if (!c)
-        return NULL;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/experiments/%s/events", st->port, st->id);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, st);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L); /* the stream ends when the experiment does */
-    curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st->status);
-    curl_easy_cleanup(c);
+    char path[128];
+    /* the stream ends when the experiment does */
+    struct http_req q = {.path = path, .timeout_ms = 120000};
+    snprintf(path, sizeof path, "/v1/experiments/%s/events", st->id);
+    http_request(NULL, st->port, &q, &st->resp);
     return NULL;
 }
 
@@ -425,11 +383,11 @@ static void test_scale_out(void **state)
     tc = wait_finished(c, t0, 120.0);
     printf("scale: with two workers killed, experiment C finished in %.1f s\n", tc);
     pthread_join(sse.tid, NULL);
-    assert_int_equal(sse.status, 200);
-    assert_non_null(sse.text);
+    assert_int_equal(sse.resp.status, 200);
+    assert_true(sse.resp.len > 0);
     /* every run's result reached the stream once, then the end of the experiment */
-    assert_int_equal(count_in(sse.text, "event: run_finished"), RESTARTS);
-    assert_int_equal(count_in(sse.text, "\"status\":\"finished\",\"progress\""), 1);
+    assert_int_equal(count_in(sse.resp.body, "event: run_finished"), RESTARTS);
+    assert_int_equal(count_in(sse.resp.body, "\"status\":\"finished\",\"progress\""), 1);
     for (int i = 0; i < RESTARTS; i++) {
         char sql[200], rid[32];
         PGconn *pc = PQconnectdb(base_url);
@@ -441,9 +399,9 @@ static void test_scale_out(void **state)
         snprintf(rid, sizeof rid, "%s", PQgetvalue(r, 0, 0));
         PQclear(r);
         PQfinish(pc);
-        assert_int_equal(count_in(sse.text, rid), 1);
+        assert_int_equal(count_in(sse.resp.body, rid), 1);
     }
-    free(sse.text);
+    http_resp_free(&sse.resp);
     check_exactly_once(c);
     check_same_results(a, c);
     /* the kills hit runs in flight: those were requeued and trained again */

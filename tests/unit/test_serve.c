@@ -50,6 +50,7 @@
 #include "config.h"
 #include "handlers.h"
 #include "http.h"
+#include "http_client.h"
 #include "serve.h"
 #include "store.h"
 
@@ -244,135 +245,23 @@ static int server_stop(struct server *s, int sig, double timeout_s, double *elap
 
 /* ---- HTTP ---- */
 
-struct resp {
-    long status;
-    char *body;
-    size_t len;
-    char location[256];
-    char etag[128];
-    char retry_after[32];
-    char replayed[16];
-};
-
-static void resp_free(struct resp *r)
+/* One request: a body goes as JSON unless c->headers name a type, and 15 s unless
+ * c->timeout_ms says otherwise; status < 0: no answer (-CURLcode). */
+static void http(int port, const struct http_req *c, struct http_resp *r)
 {
-    free(r->body);
-    memset(r, 0, sizeof *r);
-}
-
-static size_t on_body(char *data, size_t size, size_t n, void *user)
-{
-    struct resp *r = user;
-    size_t add = size * n;
-    char *grown = realloc(r->body, r->len + add + 1);
-    if (grown == NULL)
-        return 0;
-    r->body = grown;
-    memcpy(r->body + r->len, data, add);
-    r->len += add;
-    r->body[r->len] = '\0';
-    return add;
-}
-
-static void copy_header(const char *line, size_t len, const char *name, char *out, size_t cap)
-{
-    size_t n = strlen(name);
-    if (len <= n + 1 || strncasecmp(line, name, n) != 0 || line[n] != ':')
-        return;
-    const char *v = line + n + 1;
-    const char *end = line + len;
-    while (v < end && *v == ' ')
-        v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-        end--;
-    size_t m = (size_t)(end - v) < cap - 1 ? (size_t)(end - v) : cap - 1;
-    memcpy(out, v, m);
-    out[m] = '\0';
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *user)
-{
-    struct resp *r = user;
-    size_t len = size * n;
-    copy_header(data, len, "Location", r->location, sizeof r->location);
-    copy_header(data, len, "ETag", r->etag, sizeof r->etag);
-    copy_header(data, len, "Retry-After", r->retry_after, sizeof r->retry_after);
-    copy_header(data, len, "Idempotent-Replayed", r->replayed, sizeof r->replayed);
-    return len;
-}
-
-/* Feeds a body one byte per read, so libcurl sends one chunk per byte. */
-struct drip {
-    const char *p;
-    size_t left;
-};
-
-static size_t drip_read(char *buf, size_t size, size_t n, void *user)
-{
-    struct drip *d = user;
-    if (d->left == 0 || size * n == 0)
-        return 0;
-    buf[0] = *d->p++;
-    d->left--;
-    return 1;
-}
-
-struct call {
-    const char *method;
-    const char *path;
-    const char *body;       /* NULL: none */
-    const char *headers[4]; /* extra request headers, NULL-terminated */
-    int drip;               /* send the body chunked, one byte per chunk */
-    long timeout_ms;        /* 0 → 15000 */
-};
-
-static void http(int port, const struct call *c, struct resp *r)
-{
-    char url[512];
-    struct curl_slist *hdrs = NULL;
-    struct drip d = {c->body, c->body ? strlen(c->body) : 0};
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, c->path);
-    CURL *h = curl_easy_init();
-    assert_non_null(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms ? c->timeout_ms : 15000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
-    if (c->body != NULL) {
-        int own_type = 0;
-        for (size_t i = 0; i < 4 && c->headers[i] != NULL; i++)
-            own_type |= strncasecmp(c->headers[i], "Content-Type:", 13) == 0;
-        if (!own_type)
-            hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-        if (c->drip) {
-            hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
-            curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(h, CURLOPT_READFUNCTION, drip_read);
-            curl_easy_setopt(h, CURLOPT_READDATA, &d);
-            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
-        } else {
-            curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
-            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
-        }
+    struct http_req q = *c;
+    if (q.body != NULL) {
+        q.body_len = strlen(q.body);
+        if (q.content_type == NULL)
+            q.content_type = "application/json";
     }
-    for (size_t i = 0; i < 4 && c->headers[i] != NULL; i++)
-        hdrs = curl_slist_append(hdrs, c->headers[i]);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    CURLcode cc = curl_easy_perform(h);
-    if (cc == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    else
-        r->status = -(long)cc;
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    if (q.timeout_ms == 0)
+        q.timeout_ms = 15000;
+    if (http_request(NULL, port, &q, r) != CURLE_OK)
+        r->status = -(long)r->cc;
 }
 
-static json_t *body_json(const struct resp *r)
+static json_t *body_json(const struct http_resp *r)
 {
     json_error_t err;
     json_t *j = r->body ? json_loads(r->body, 0, &err) : NULL;
@@ -385,24 +274,24 @@ static json_t *body_json(const struct resp *r)
 /* GET path, assert `status`, return the JSON body (caller decrefs). */
 static json_t *get_json(int port, const char *path, long status)
 {
-    struct resp r;
-    struct call c = {.method = "GET", .path = path};
+    struct http_resp r;
+    struct http_req c = {.method = "GET", .path = path};
     http(port, &c, &r);
     if (r.status != status)
         fprintf(stderr, "GET %s: %ld %s\n", path, r.status, r.body ? r.body : "");
     assert_int_equal(r.status, status);
     json_t *j = body_json(&r);
-    resp_free(&r);
+    http_resp_free(&r);
     return j;
 }
 
 /* POST body to /v1/experiments; returns the status, *id (when 202) the new id. */
 static long submit(int port, const char *body, const char *key, char *id, size_t cap,
-                   struct resp *out)
+                   struct http_resp *out)
 {
     char keyh[300];
-    struct resp r;
-    struct call c = {.method = "POST", .path = "/v1/experiments", .body = body};
+    struct http_resp r;
+    struct http_req c = {.method = "POST", .path = "/v1/experiments", .body = body};
     if (key != NULL) {
         snprintf(keyh, sizeof keyh, "Idempotency-Key: %s", key);
         c.headers[0] = keyh;
@@ -417,7 +306,7 @@ static long submit(int port, const char *body, const char *key, char *id, size_t
     if (out != NULL)
         *out = r;
     else
-        resp_free(&r);
+        http_resp_free(&r);
     return st;
 }
 
@@ -517,8 +406,8 @@ static void read_events(int port, const char *id, long long last_id, int via_que
                         struct sse_log *l)
 {
     char path[200], hdr[64];
-    struct resp r;
-    struct call c = {.method = "GET", .path = path, .timeout_ms = 20000};
+    struct http_resp r;
+    struct http_req c = {.method = "GET", .path = path, .timeout_ms = 20000};
     if (last_id >= 0 && via_query) {
         snprintf(path, sizeof path, "/v1/experiments/%s/events?last_event_id=%lld", id, last_id);
     } else {
@@ -531,7 +420,7 @@ static void read_events(int port, const char *id, long long last_id, int via_que
     http(port, &c, &r);
     assert_int_equal(r.status, 200); /* also: ended by the server before the timeout */
     sse_parse(r.body ? r.body : "", l);
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* ---- the shared server for the functional cases ---- */
@@ -579,14 +468,14 @@ static void test_xor_lifecycle(void **state)
 {
     struct suite *s = *state;
     int port = s->srv.port;
-    struct resp r;
+    struct http_resp r;
     char id[64], id2[64], path[160];
 
     assert_int_equal(submit(port, xor_body, "xor-key-1", id, sizeof id, &r), 202);
     snprintf(path, sizeof path, "/v1/experiments/%s", id);
-    assert_string_equal(r.location, path);
-    assert_string_equal(r.replayed, "");
-    resp_free(&r);
+    assert_string_equal(http_header_or(&r, "Location", ""), path);
+    assert_string_equal(http_header_or(&r, "Idempotent-Replayed", ""), "");
+    http_resp_free(&r);
 
     json_t *e = wait_status(port, id, "finished", 20.0);
     assert_string_equal(json_string_value(json_object_get(e, "status")), "finished");
@@ -633,17 +522,17 @@ static void test_xor_lifecycle(void **state)
     json_decref(dl);
     assert_int_equal(submit(port, xor_body, "xor-key-1", id2, sizeof id2, &r), 202);
     assert_string_equal(id2, id);
-    assert_string_equal(r.location, path);
-    assert_string_equal(r.replayed, "true");
-    resp_free(&r);
+    assert_string_equal(http_header_or(&r, "Location", ""), path);
+    assert_string_equal(http_header_or(&r, "Idempotent-Replayed", ""), "true");
+    http_resp_free(&r);
     char other[sizeof xor_body + 8];
     snprintf(other, sizeof other, "%s", xor_body);
     char *seed = strstr(other, "\"seed\": 7");
     assert_non_null(seed);
     seed[8] = '8';
     assert_int_equal(submit(port, other, "xor-key-1", NULL, 0, &r), 409);
-    assert_string_equal(r.location, "");
-    resp_free(&r);
+    assert_string_equal(http_header_or(&r, "Location", ""), "");
+    http_resp_free(&r);
     json_t *list = get_json(port, "/v1/experiments?limit=1000", 200);
     size_t with_id = 0;
     for (size_t i = 0; i < json_array_size(json_object_get(list, "items")); i++) {
@@ -771,17 +660,17 @@ static void test_sse_live_and_resume(void **state)
     read_events(port, id, all.ev[all.n - 1].id, 0, &rest2); /* after the end: nothing, ends */
     assert_int_equal(rest2.n, 0);
 
-    struct resp r;
-    struct call c = {.method = "GET", .path = "/v1/experiments/ex_0123456789abcdef/events"};
+    struct http_resp r;
+    struct http_req c = {.method = "GET", .path = "/v1/experiments/ex_0123456789abcdef/events"};
     http(port, &c, &r);
     assert_int_equal(r.status, 404);
-    resp_free(&r);
+    http_resp_free(&r);
     char path[160];
     snprintf(path, sizeof path, "/v1/experiments/%s/events", id);
-    struct call bad = {.method = "GET", .path = path, .headers = {"Last-Event-ID: x7"}};
+    struct http_req bad = {.method = "GET", .path = path, .headers = {"Last-Event-ID: x7"}};
     http(port, &bad, &r);
     assert_int_equal(r.status, 400);
-    resp_free(&r);
+    http_resp_free(&r);
     sse_log_clear(&all);
     sse_log_clear(&rest);
     sse_log_clear(&rest2);
@@ -795,7 +684,7 @@ struct bad_case {
 
 static void expect_pointers(int port, const char *body, const char *const *pointers)
 {
-    struct resp r;
+    struct http_resp r;
     assert_int_equal(submit(port, body, NULL, NULL, 0, &r), 422);
     json_t *p = body_json(&r);
     json_t *errs = json_object_get(p, "errors");
@@ -809,7 +698,7 @@ static void expect_pointers(int port, const char *body, const char *const *point
         assert_string_equal(json_string_value(json_object_get(json_array_get(errs, i), "pointer")),
                             pointers[i]);
     json_decref(p);
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_bad_specs(void **state)
@@ -865,23 +754,24 @@ static void test_bad_specs(void **state)
     json_decref(e);
 
     /* malformed JSON → 400; wrong media type → 415 */
-    struct resp r;
+    struct http_resp r;
     assert_int_equal(submit(port, "{\"restarts\": ", NULL, NULL, 0, NULL), 400);
-    struct call c = {.method = "POST",
-                     .path = "/v1/experiments",
-                     .body = xor_body,
-                     .headers = {"Content-Type: text/plain"}};
+    struct http_req c = {.method = "POST",
+                         .path = "/v1/experiments",
+                         .body = xor_body,
+                         .headers = {"Content-Type: text/plain"}};
     http(port, &c, &r);
     assert_int_equal(r.status, 415);
-    resp_free(&r);
+    http_resp_free(&r);
     /* unknown and malformed ids */
     json_decref(get_json(port, "/v1/experiments/ex_0123456789abcdef", 404));
     json_decref(get_json(port, "/v1/experiments/nonsense", 404));
     json_decref(get_json(port, "/v1/experiments/ex_0123456789abcdef/runs", 404));
-    struct call cancel = {.method = "POST", .path = "/v1/experiments/ex_0123456789abcdef/cancel"};
+    struct http_req cancel = {.method = "POST",
+                              .path = "/v1/experiments/ex_0123456789abcdef/cancel"};
     http(port, &cancel, &r);
     assert_int_equal(r.status, 404);
-    resp_free(&r);
+    http_resp_free(&r);
     /* bad query parameters */
     json_decref(get_json(port, "/v1/experiments?status=bogus", 400));
     json_decref(get_json(port, "/v1/experiments?limit=0", 400));
@@ -893,25 +783,25 @@ static void test_etag_304(void **state)
     struct suite *s = *state;
     int port = s->srv.port;
     char path[160], inm[200];
-    struct resp r1, r2, r3;
+    struct http_resp r1, r2, r3;
     assert_true(s->xor_id[0] != '\0');
     snprintf(path, sizeof path, "/v1/experiments/%s", s->xor_id);
-    struct call c = {.method = "GET", .path = path};
+    struct http_req c = {.method = "GET", .path = path};
     http(port, &c, &r1);
     assert_int_equal(r1.status, 200);
-    assert_true(r1.etag[0] == '"');
-    snprintf(inm, sizeof inm, "If-None-Match: %s", r1.etag);
-    struct call c2 = {.method = "GET", .path = path, .headers = {inm}};
+    assert_true(http_header_or(&r1, "ETag", "")[0] == '"');
+    snprintf(inm, sizeof inm, "If-None-Match: %s", http_header_or(&r1, "ETag", ""));
+    struct http_req c2 = {.method = "GET", .path = path, .headers = {inm}};
     http(port, &c2, &r2);
     assert_int_equal(r2.status, 304);
     assert_int_equal(r2.len, 0);
-    struct call c3 = {.method = "GET", .path = path, .headers = {"If-None-Match: \"nope\""}};
+    struct http_req c3 = {.method = "GET", .path = path, .headers = {"If-None-Match: \"nope\""}};
     http(port, &c3, &r3);
     assert_int_equal(r3.status, 200);
     assert_string_equal(r3.body, r1.body);
-    resp_free(&r1);
-    resp_free(&r2);
-    resp_free(&r3);
+    http_resp_free(&r1);
+    http_resp_free(&r2);
+    http_resp_free(&r3);
 }
 
 /* A long experiment: delete refused while running, cancel stops it within ~1.5 s. */
@@ -920,7 +810,7 @@ static void test_cancel_and_delete(void **state)
     struct suite *s = *state;
     int port = s->srv.port;
     char id[64], path[160];
-    struct resp r;
+    struct http_resp r;
     static const char long_body[] = "{" XOR_DATASET ", " XOR_ARCH ", \"restarts\": 3, "
                                     "\"max_steps\": 10000000, \"stop\": {\"grad_tol\": 0}}";
     assert_int_equal(submit(port, long_body, NULL, id, sizeof id, NULL), 202);
@@ -930,20 +820,20 @@ static void test_cancel_and_delete(void **state)
     sleep_ms(200);
 
     snprintf(path, sizeof path, "/v1/experiments/%s", id);
-    struct call del = {.method = "DELETE", .path = path};
+    struct http_req del = {.method = "DELETE", .path = path};
     http(port, &del, &r);
     assert_int_equal(r.status, 409);
-    resp_free(&r);
+    http_resp_free(&r);
 
     snprintf(path, sizeof path, "/v1/experiments/%s/cancel", id);
-    struct call cancel = {.method = "POST", .path = path};
+    struct http_req cancel = {.method = "POST", .path = path};
     double t0 = now_s();
     http(port, &cancel, &r);
     assert_int_equal(r.status, 200);
     json_t *v = body_json(&r);
     assert_string_equal(json_string_value(json_object_get(v, "status")), "cancelled");
     json_decref(v);
-    resp_free(&r);
+    http_resp_free(&r);
     double settled = -1;
     while (now_s() - t0 < 5.0) {
         e = get_experiment(port, id);
@@ -966,34 +856,38 @@ static void test_cancel_and_delete(void **state)
     /* cancelling again changes nothing; cancelling a finished experiment is a conflict */
     http(port, &cancel, &r);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    http_resp_free(&r);
     snprintf(path, sizeof path, "/v1/experiments/%s/cancel", s->xor_id);
-    struct call cancel_done = {.method = "POST", .path = path};
+    struct http_req cancel_done = {.method = "POST", .path = path};
     http(port, &cancel_done, &r);
     assert_int_equal(r.status, 409);
-    resp_free(&r);
+    http_resp_free(&r);
 
     /* delete the cancelled one: 204, then it is gone */
     snprintf(path, sizeof path, "/v1/experiments/%s", id);
     http(port, &del, &r);
     assert_int_equal(r.status, 204);
-    resp_free(&r);
+    http_resp_free(&r);
     json_decref(get_json(port, path, 404));
     http(port, &del, &r);
     assert_int_equal(r.status, 404);
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* The body arrives one byte per chunk. */
 static void test_chunked_body(void **state)
 {
     struct suite *s = *state;
-    struct resp r;
-    struct call c = {.method = "POST", .path = "/v1/experiments", .body = xor_body, .drip = 1};
+    struct http_resp r;
+    struct http_req c = {.method = "POST",
+                         .path = "/v1/experiments",
+                         .body = xor_body,
+                         .chunk_bytes = 1,
+                         .chunked = 1};
     http(s->srv.port, &c, &r);
     assert_int_equal(r.status, 202);
-    assert_true(strncmp(r.location, "/v1/experiments/ex_", 19) == 0);
-    resp_free(&r);
+    assert_true(strncmp(http_header_or(&r, "Location", ""), "/v1/experiments/ex_", 19) == 0);
+    http_resp_free(&r);
 }
 
 struct client {
@@ -1007,21 +901,22 @@ static void *client_main(void *arg)
 {
     struct client *c = arg;
     char body[1024], path[300];
-    struct resp r;
+    struct http_resp r;
     snprintf(body, sizeof body,
              "{" XOR_DATASET ", " XOR_ARCH ", \"restarts\": 1, \"seed\": %d, \"max_steps\": 20}",
              c->index);
-    struct call post = {.method = "POST", .path = "/v1/experiments", .body = body};
+    struct http_req post = {.method = "POST", .path = "/v1/experiments", .body = body};
     http(c->port, &post, &r);
     c->post_status = r.status;
     if (r.status == 202)
-        snprintf(c->id, sizeof c->id, "%s", r.location + strlen("/v1/experiments/"));
-    snprintf(path, sizeof path, "%s", r.location);
-    resp_free(&r);
-    struct call get = {.method = "GET", .path = path};
+        snprintf(c->id, sizeof c->id, "%s",
+                 http_header_or(&r, "Location", "") + strlen("/v1/experiments/"));
+    snprintf(path, sizeof path, "%s", http_header_or(&r, "Location", ""));
+    http_resp_free(&r);
+    struct http_req get = {.method = "GET", .path = path};
     http(c->port, &get, &r);
     c->get_status = r.status;
-    resp_free(&r);
+    http_resp_free(&r);
     return NULL;
 }
 
@@ -1044,14 +939,14 @@ static void test_concurrent_clients(void **state)
             assert_string_not_equal(cl[i].id, cl[j].id);
     }
     /* the request hook feeds /metrics: at least these 40 requests were counted */
-    struct resp r;
-    struct call m = {.method = "GET", .path = "/metrics"};
+    struct http_resp r;
+    struct http_req m = {.method = "GET", .path = "/metrics"};
     http(s->srv.port, &m, &r);
     assert_int_equal(r.status, 200);
     const char *line = strstr(r.body, "\nbasinlab_http_requests_total ");
     assert_non_null(line);
     assert_true(strtoll(line + strlen("\nbasinlab_http_requests_total "), NULL, 10) >= 40);
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* ---- restarts: SIGTERM drain and SIGKILL ---- */
@@ -1226,7 +1121,7 @@ static void test_queue_full_and_draining(void **state)
     struct store *st = NULL;
     struct http_server *srv = NULL;
     struct http_config hc;
-    struct resp r;
+    struct http_resp r;
     assert_non_null(mkdtemp(dir));
     store_location(dir, "q.db", loc, sizeof loc);
     assert_int_equal(store_open(loc, NULL, &st, err, sizeof err), STORE_OK);
@@ -1244,8 +1139,8 @@ static void test_queue_full_and_draining(void **state)
 
     assert_int_equal(submit(port, xor_body, NULL, NULL, 0, NULL), 202); /* 8 queued */
     assert_int_equal(submit(port, xor_body, NULL, NULL, 0, &r), 429);   /* 16 > 10 */
-    assert_true(atoi(r.retry_after) > 0);
-    resp_free(&r);
+    assert_true(atoi(http_header_or(&r, "Retry-After", "")) > 0);
+    http_resp_free(&r);
     static const char two[] = "{" XOR_DATASET ", " XOR_ARCH ", \"restarts\": 2}";
     static const char one[] = "{" XOR_DATASET ", " XOR_ARCH ", \"restarts\": 1}";
     assert_int_equal(submit(port, two, NULL, NULL, 0, NULL), 202); /* exactly 10 */
@@ -1257,8 +1152,8 @@ static void test_queue_full_and_draining(void **state)
     atomic_store(&app.draining, 1);
     app.max_queued_runs = 0; /* no bound: only the drain refuses */
     assert_int_equal(submit(port, one, NULL, NULL, 0, &r), 503);
-    assert_true(atoi(r.retry_after) > 0);
-    resp_free(&r);
+    assert_true(atoi(http_header_or(&r, "Retry-After", "")) > 0);
+    http_resp_free(&r);
     list = get_json(port, "/v1/experiments", 200); /* reads still served */
     assert_int_equal(json_array_size(json_object_get(list, "items")), 2);
     json_decref(list);

@@ -23,6 +23,7 @@
 #include "basin/status.h"
 #include "handlers.h"
 #include "http.h"
+#include "http_client.h"
 #include "limits.h"
 
 static const char INDEX_HTML[] = "<!doctype html><title>t</title><p>index</p>\n";
@@ -155,125 +156,40 @@ static int group_teardown(void **state)
     return 0;
 }
 
-/* ---- the client ---- */
-
-struct resp {
-    long status;
-    char *body;
-    size_t len;
-    char headers[8192];
-    size_t hlen;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-    struct resp *r = ud;
-    size_t n = size * nmemb;
-    char *grown = realloc(r->body, r->len + n + 1);
-    if (grown == NULL)
-        return 0;
-    r->body = grown;
-    memcpy(r->body + r->len, data, n);
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-    struct resp *r = ud;
-    size_t n = size * nmemb;
-    if (r->hlen + n < sizeof r->headers) {
-        memcpy(r->headers + r->hlen, data, n);
-        r->hlen += n;
-        r->headers[r->hlen] = '\0';
-    }
-    return n;
-}
-
-static void resp_free(struct resp *r)
-{
-    free(r->body);
-    memset(r, 0, sizeof *r);
-}
-
-/* The value of response header `name` into out; 1 when present. */
-static int header(const struct resp *r, const char *name, char *out, size_t cap)
-{
-    size_t nlen = strlen(name);
-    for (const char *line = r->headers; line && *line;) {
-        const char *end = strstr(line, "\r\n");
-        size_t llen = end ? (size_t)(end - line) : strlen(line);
-        if (llen > nlen && strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
-            const char *v = line + nlen + 1;
-            while (*v == ' ')
-                v++;
-            size_t vlen = llen - (size_t)(v - line);
-            if (vlen >= cap)
-                vlen = cap - 1;
-            memcpy(out, v, vlen);
-            out[vlen] = '\0';
-            return 1;
-        }
-        line = end ? end + 2 : NULL;
-    }
-    return 0;
-}
+/* ---- the client (http_client.h) ---- */
 
 /* One request with the path sent exactly as given (no dot-segment removal by curl). */
-static void call(const char *method, const char *path, const char *extra_header, struct resp *r)
+static void call(const char *method, const char *path, const char *extra_header,
+                 struct http_resp *r)
 {
-    char url[1024];
-    struct curl_slist *hdrs = NULL;
-    CURL *c = g.curl;
-    memset(r, 0, sizeof *r);
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)g.port, path);
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    if (extra_header != NULL) {
-        hdrs = curl_slist_append(hdrs, extra_header);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    }
-    if (strcmp(method, "HEAD") == 0)
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    else if (strcmp(method, "GET") != 0)
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    CURLcode cc = curl_easy_perform(c);
-    curl_slist_free_all(hdrs);
-    assert_int_equal(cc, CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    struct http_req q = {
+        .method = method, .path = path, .headers = {extra_header}, .timeout_ms = 15000};
+    assert_int_equal(http_request(g.curl, g.port, &q, r), CURLE_OK);
 }
 
-static void get(const char *path, struct resp *r)
+static void get(const char *path, struct http_resp *r)
 {
     call("GET", path, NULL, r);
 }
 
-static void assert_header(const struct resp *r, const char *name, const char *want)
+static void assert_header(const struct http_resp *r, const char *name, const char *want)
 {
     char v[512];
-    assert_true(header(r, name, v, sizeof v));
+    assert_true(http_header_copy(r, name, v, sizeof v));
     assert_string_equal(v, want);
 }
 
 /* A 200 with exactly `body` as `type`, and the security and caching headers. */
 static void assert_file(const char *path, const char *type, const char *body)
 {
-    struct resp r;
+    struct http_resp r;
     char v[512];
     get(path, &r);
     assert_int_equal(r.status, 200);
     assert_header(&r, "Content-Type", type);
     assert_int_equal(r.len, strlen(body));
     assert_memory_equal(r.body, body, r.len);
-    assert_true(header(&r, "Content-Security-Policy", v, sizeof v));
+    assert_true(http_header_copy(&r, "Content-Security-Policy", v, sizeof v));
     assert_non_null(strstr(v, "default-src 'self'"));
     assert_non_null(strstr(v, "frame-ancestors 'none'"));
     assert_null(strstr(v, "unsafe-inline"));
@@ -281,18 +197,18 @@ static void assert_file(const char *path, const char *type, const char *body)
     assert_header(&r, "X-Frame-Options", "DENY");
     assert_header(&r, "Referrer-Policy", "no-referrer");
     assert_header(&r, "Cache-Control", "no-cache");
-    assert_true(header(&r, "ETag", v, sizeof v));
-    resp_free(&r);
+    assert_true(http_header_copy(&r, "ETag", v, sizeof v));
+    http_resp_free(&r);
 }
 
 static void assert_status(const char *method, const char *path, long status)
 {
-    struct resp r;
+    struct http_resp r;
     call(method, path, NULL, &r);
     if (r.status != status)
         fprintf(stderr, "%s %s: %ld\n", method, path, r.status);
     assert_int_equal(r.status, status);
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 /* ---- tests ---- */
@@ -312,25 +228,25 @@ static void test_files_and_types(void **state)
 static void test_conditional_and_head(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     char etag[64], h[96];
     get("/js/app.js", &r);
-    assert_true(header(&r, "ETag", etag, sizeof etag));
-    resp_free(&r);
+    assert_true(http_header_copy(&r, "ETag", etag, sizeof etag));
+    http_resp_free(&r);
     snprintf(h, sizeof h, "If-None-Match: %s", etag);
     call("GET", "/js/app.js", h, &r);
     assert_int_equal(r.status, 304);
     assert_int_equal(r.len, 0);
-    resp_free(&r);
+    http_resp_free(&r);
     /* another file's tag does not match */
     call("GET", "/app.css", h, &r);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    http_resp_free(&r);
     call("HEAD", "/", NULL, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.len, 0);
     assert_header(&r, "Content-Type", "text/html; charset=utf-8");
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_refusals(void **state)
@@ -359,22 +275,22 @@ static void test_refusals(void **state)
 static void test_api_not_shadowed(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     get("/v1/limits", &r);
     assert_int_equal(r.status, 200);
     assert_header(&r, "Content-Type", "application/json");
-    resp_free(&r);
+    http_resp_free(&r);
     /* an unknown API path is a problem, not a file */
     get("/v1/nothing", &r);
     assert_int_equal(r.status, 404);
     assert_header(&r, "Content-Type", "application/problem+json");
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 static void test_without_web_root(void **state)
 {
     (void)state;
-    struct resp r;
+    struct http_resp r;
     const char *saved = g.app.web_root;
     g.app.web_root = NULL;
     get("/", &r);
@@ -382,7 +298,7 @@ static void test_without_web_root(void **state)
     assert_int_equal(r.status, 404);
     assert_header(&r, "Content-Type", "application/problem+json");
     assert_non_null(strstr(r.body, "--web"));
-    resp_free(&r);
+    http_resp_free(&r);
 }
 
 int main(void)
