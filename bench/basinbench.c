@@ -24,7 +24,8 @@
  *   ranges, one thread and one objective each (objectives carry scratch); single-restart cases
  *   give OpenBLAS T threads. The core itself never starts threads.
  * - FLOP counts are the GEMM-shaped work of one evaluation (forward, weight gradients, input
- *   errors above the first parametrised layer; 2 flop per multiply-add), times evaluations. The
+ *   errors above the first parametrised layer; 2 flop per multiply-add; a convolution counts
+ *   only the taps inside the image), times evaluations. The
  *   trainer evaluates steps + 1 points per restart; the rate uses what it really did. */
 #include <cblas.h>
 #include <errno.h>
@@ -204,6 +205,24 @@ static int get_case(char name, bench_case *c)
 }
 
 /* Multiply-adds of one evaluation with gradient, per sample. */
+/* Kernel taps that fall inside the image, summed over the output positions of a conv layer
+ * (taps in the padding multiply zeros: no work is counted for them). */
+static double conv_taps(const basin_net *net, size_t l, const basin_layer_info *li)
+{
+    const basin_layer_spec *sp = basin_net_layer_spec(net, l);
+    double taps = 0.0;
+    for (size_t oy = 0; oy < li->out_shape[1]; oy++)
+        for (size_t ox = 0; ox < li->out_shape[2]; ox++)
+            for (size_t ky = 0; ky < sp->kernel; ky++)
+                for (size_t kx = 0; kx < sp->kernel; kx++) {
+                    long iy = (long)(oy * sp->stride + ky) - (long)li->pad_top;
+                    long ix = (long)(ox * sp->stride + kx) - (long)li->pad_left;
+                    taps += iy >= 0 && ix >= 0 && iy < (long)li->in_shape[1] &&
+                            ix < (long)li->in_shape[2];
+                }
+    return taps;
+}
+
 static double macs_per_sample(const basin_net *net)
 {
     double fwd = 0.0, bwd_in = 0.0;
@@ -215,7 +234,7 @@ static double macs_per_sample(const basin_net *net)
         if (li.kind == BASIN_LAYER_DENSE)
             m = (double)li.in_dim * (double)li.out_dim;
         else if (li.kind == BASIN_LAYER_CONV2D)
-            m = (double)li.out_dim * (double)li.weight_count / (double)li.out_shape[0];
+            m = conv_taps(net, l, &li) * (double)li.out_shape[0] * (double)li.in_shape[0];
         fwd += m;
         if (below)
             bwd_in += m;
