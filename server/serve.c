@@ -62,7 +62,10 @@
 #include "store_pg.h"
 #include "worker.h"
 
-enum { SERVE_POLL_MS = 50 };
+enum {
+    SERVE_POLL_MS = 50,
+    SERVE_SQLITE_IDLE_CONNS = 64 /* ≥ the request threads that hit the store at once */
+};
 
 void serve_usage(FILE *out)
 {
@@ -303,6 +306,11 @@ int serve_main(int argc, char **argv)
 
     memset(&sopt, 0, sizeof sopt);
     sopt.log = log_line;
+    /* SQLite: keep a connection for every concurrent request (MHD runs a thread per connection),
+     * or the pool reopens one per request and re-reads the schema each time; not for PostgreSQL,
+     * whose server-side connection limit the pool must not eat. */
+    if (!shared)
+        sopt.max_idle_conns = SERVE_SQLITE_IDLE_CONNS;
     int src = store_open(cfg.db, &sopt, &store, err, sizeof err);
     if (src != STORE_OK) {
         fprintf(stderr, "basinlab serve: cannot open the database %s: %s\n", cfg.db,

@@ -25,10 +25,12 @@
  * with the caller's token. store_claim_runs() hands out up to B queued runs of ONE experiment,
  * chosen fairly: fewest running runs first, then the experiment served least recently, then the
  * oldest — so a big experiment cannot starve one submitted after it. store_requeue_stale() puts
- * runs whose lease expired (all running runs, at start-up) back to `queued`, keeping the attempt
- * count; after `max_attempts` attempts a run is failed instead, so one poison run cannot crash-loop
- * the server. store_claim_release() is the clean counterpart for a draining worker: its runs go
- * back to `queued` at once, with the attempt returned.
+ * runs whose lease expired (all running runs, at start-up) back to `queued`; of each lost claim
+ * only the lowest-index run still running (the one its worker was training: a claim's runs execute
+ * in index order) keeps its attempt, the others get it back; after `max_attempts` attempts a run is
+ * failed instead, so one poison run cannot crash-loop the server. store_claim_release() is the
+ * clean counterpart for a draining worker: its runs go back to `queued` at once, with the attempt
+ * returned.
  *
  * Experiment status. `queued` until a run is claimed, then `running`; `finished` (finished_at set)
  * in the transaction that makes its last run terminal; `cancelled` (terminal, finished_at set) at
@@ -655,7 +657,8 @@ static inline int store_run_finish(struct store *s, const struct store_run_resul
     return s->ops->run_finish(s, r);
 }
 /* Runs `running` with a lease older than lease_before_ms (STORE_NO_LIMIT: all of them) go back
- * to `queued` with their attempts kept and their partial trajectory dropped; runs that used
+ * to `queued` with their partial trajectory dropped, the attempt kept only by the lowest-index
+ * running run of each claim (the others of that claim get it back); runs that used
  * max_attempts are failed, runs of a cancelled experiment cancelled. Counts are optional. */
 static inline int store_requeue_stale(struct store *s, int64_t lease_before_ms, int64_t *requeued,
                                       int64_t *failed)

@@ -27,7 +27,13 @@
  * caller's token (checked under the row lock), so a worker whose lease expired and whose run
  * was requeued (and maybe re-claimed) can never write a result: results land exactly once.
  * Deadlocks that the order cannot rule out (two multi-row updates of the same runs, e.g. a
- * heartbeat and a reaper) are detected by PostgreSQL and the loser is re-run by store_pg_tx. */
+ * heartbeat and a reaper) are detected by PostgreSQL and the loser is re-run by store_pg_tx.
+ * Attempts (same rule as store_sqlite_runs.c): the claim charges every run of the batch, but a
+ * worker executes its batch one run at a time in restart_index order. So requeue_stale charges
+ * only the lowest restart_index still `running` under each stale claim token (the run that was
+ * executing); every other run of that claim gets its attempt back (attempts - 1, as
+ * claim_release does for all of them) before the max_attempts check, in the same transaction
+ * and under the same experiment locks. */
 #include "store_pg_int.h"
 
 #include <math.h>
@@ -1064,6 +1070,20 @@ static int requeue_body(struct pg_store *ps, PGconn *conn, void *vctx)
                         "AND lease_at < $2::bigint AND experiment_id IN "
                         "(SELECT id FROM experiments WHERE cancel_requested)",
                         &p, NULL);
+    /* Only the run that was executing lost an attempt (see DESIGN): the rest get theirs back
+     * before the max_attempts check below, as on the drain path. */
+    if (rc == STORE_OK) {
+        pgp_init(&p);
+        pgp_text(&p, exps);
+        pgp_int(&p, c->cutoff);
+        rc = store_pg_query(ps, conn,
+                            "UPDATE runs SET attempts = greatest(attempts - 1, 0) "
+                            "WHERE experiment_id = ANY($1::text[]) AND status = 'running' "
+                            "AND lease_at < $2::bigint AND restart_index > "
+                            "(SELECT min(r.restart_index) FROM runs r "
+                            " WHERE r.claim_token = runs.claim_token AND r.status = 'running')",
+                            &p, NULL);
+    }
     if (rc == STORE_OK) {
         pgp_init(&p);
         pgp_text(&p, exps);

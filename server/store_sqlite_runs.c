@@ -18,7 +18,16 @@
  * each claim — the experiment served longest ago), then the oldest. With one worker this is
  * round-robin between experiments; with many, load spreads evenly. The ordering is recomputed
  * per claim with the (experiment_id, status, restart_index) index; the number of active
- * experiments is small. */
+ * experiments is small.
+ * Attempts: the claim charges one attempt to every run of the batch (attempts + 1), but a worker
+ * executes its batch one run at a time in restart_index order, and each finished run leaves
+ * `running` through the fenced finish. So when a worker is lost (requeue_stale), of the runs
+ * still `running` under a stale claim token only the lowest restart_index was executing; it
+ * keeps its attempt, and every other run of that claim never started and gets its attempt back
+ * (attempts - 1, as claim_release does for all of them) before the max_attempts check, in the
+ * same transaction. Otherwise a run that crashes its worker would, after max_attempts crashes,
+ * fail the never-started runs batched with it ("its worker was lost N times"). A worker that
+ * died between two runs charges the next one, which is the best the store can know. */
 #include "store_sqlite_int.h"
 
 #include <math.h>
@@ -1019,6 +1028,15 @@ int store_sq_requeue_stale(struct store *s, int64_t lease_before_ms, int64_t *re
                         "WHERE status = 'running' AND lease_at < ?1 AND experiment_id IN "
                         "(SELECT id FROM experiments WHERE cancel_requested = 1)",
                         lease_before_ms, now, 0, NULL);
+    /* Only the run that was executing lost an attempt (see DESIGN): the rest get theirs back
+     * before the max_attempts check below, as on the drain path. */
+    if (rc == STORE_OK)
+        rc = exec_stale(ss, db,
+                        "UPDATE runs SET attempts = max(attempts - 1, 0) "
+                        "WHERE status = 'running' AND lease_at < ?1 AND restart_index > "
+                        "(SELECT min(r.restart_index) FROM runs r "
+                        " WHERE r.claim_token = runs.claim_token AND r.status = 'running')",
+                        lease_before_ms, 0, 0, NULL);
     if (rc != STORE_OK)
         goto done;
     snprintf(msg, sizeof msg, "its worker was lost %d times", ss->max_attempts);

@@ -827,13 +827,18 @@ static void test_requeue_stale(void **state)
     assert_int_equal(requeued, 0);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM runs WHERE status = 'running'"), 2);
 
-    /* Start-up after a crash: every running run goes back to the queue. */
+    /* Start-up after a crash: every running run goes back to the queue. Only the run that was
+     * executing (the lowest index of the claim) is charged; index 1 never started. */
     assert_int_equal(store_requeue_stale(f->s, STORE_NO_LIMIT, &requeued, &failed), STORE_OK);
     assert_int_equal(requeued, 2);
     assert_int_equal(failed, 0);
     r = get_run(f->s, c->runs[0].id);
     assert_int_equal(r->status, STORE_RUN_QUEUED);
     assert_int_equal(r->attempts, 1); /* kept */
+    store_run_free(r);
+    r = get_run(f->s, c->runs[1].id);
+    assert_int_equal(r->status, STORE_RUN_QUEUED);
+    assert_int_equal(r->attempts, 0); /* given back */
     store_run_free(r);
     assert_int_equal(store_trajectory_info(f->s, c->runs[0].id, &info), STORE_OK);
     assert_int_equal(info.count, 0); /* the partial trajectory is gone */
@@ -849,6 +854,7 @@ static void test_requeue_stale(void **state)
     assert_int_equal(store_claim_runs(f->s, "w2", 3, &c2), STORE_OK);
     assert_int_equal(c2->n_runs, 3);
     assert_int_equal(c2->runs[0].attempts, 2);
+    assert_int_equal(c2->runs[1].attempts, 1);
     assert_int_equal(c2->runs[2].attempts, 1);
     assert_int_equal(finish_run(f->s, c2->runs[0].id, c2->token, STORE_RUN_FINISHED, 0.1, NULL),
                      STORE_OK);
@@ -863,14 +869,29 @@ static void test_requeue_stale(void **state)
         store_close(f->s);
         f->s = NULL;
         assert_int_equal(open_store(f, &opt), STORE_OK);
-        /* The reopened store starts by requeueing what was left running. */
-        /* Index 1 was on its 2nd attempt: failed; index 2 (1st attempt) requeued. */
+        /* The reopened store starts by requeueing what was left running: index 1 was executing
+         * (charged, its 1st attempt), index 2 never started (given back). */
+        assert_int_equal(store_requeue_stale(f->s, STORE_NO_LIMIT, &requeued, &failed), STORE_OK);
+        assert_int_equal(requeued, 2);
+        assert_int_equal(failed, 0);
+        assert_int_equal(store_claim_runs(f->s, "w3", 2, &k), STORE_OK);
+        assert_int_equal(k->n_runs, 2);
+        assert_string_equal(k->runs[0].id, c2->runs[1].id);
+        assert_int_equal(k->runs[0].attempts, 2);
+        assert_int_equal(k->runs[1].attempts, 1);
+        store_claim_free(k);
+        k = NULL;
+        /* Index 1 was on its 2nd attempt: failed; index 2 (never started) requeued. */
         assert_int_equal(store_requeue_stale(f->s, STORE_NO_LIMIT, &requeued, &failed), STORE_OK);
         assert_int_equal(requeued, 1);
         assert_int_equal(failed, 1);
         r = get_run(f->s, c2->runs[1].id);
         assert_int_equal(r->status, STORE_RUN_FAILED);
         assert_non_null(strstr(r->error, "lost 2 times"));
+        store_run_free(r);
+        r = get_run(f->s, c2->runs[2].id);
+        assert_int_equal(r->status, STORE_RUN_QUEUED);
+        assert_int_equal(r->attempts, 0);
         store_run_free(r);
         assert_int_equal(new_experiment(f, 1, NULL, NULL, ex2, NULL), STORE_OK);
         assert_int_equal(store_experiment_cancel(f->s, ex, &cancel), STORE_OK);
@@ -895,6 +916,133 @@ static void test_requeue_stale(void **state)
     }
     store_claim_free(c);
     store_claim_free(c2);
+}
+
+/* Requeue the runs of `token`'s claim as if its worker had stopped heartbeating a minute ago,
+ * while every other claim stays live. */
+static void age_claim(const struct fx *f, const char *token)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "UPDATE runs SET lease_at = lease_at - 60000 WHERE claim_token = '%s'", token);
+    raw_exec(f, sql);
+}
+
+static void expect_run(const struct fx *f, const char *id, enum store_run_status status,
+                       int64_t attempts)
+{
+    struct store_run *r = get_run(f->s, id);
+    assert_int_equal(r->status, status);
+    assert_int_equal(r->attempts, attempts);
+    store_run_free(r);
+}
+
+/* A worker runs its claim one run at a time in index order, so a lost worker is charged for the
+ * lowest-index run still running under its claim only; the never-started runs batched with it
+ * get their attempt back. Three crashes on the first run of a batch of 3 fail that run alone. */
+static void test_requeue_charges_executing_run(void **state)
+{
+    enum { MAX_ATTEMPTS = 3 };
+    struct fx *f = *state;
+    char ex[STORE_ID_SIZE], sql[256];
+    struct store_options opt;
+    struct store_claim *c = NULL;
+    struct store_experiment *e;
+    int64_t requeued = -1, failed = -1;
+    int crash;
+
+    memset(&opt, 0, sizeof opt);
+    opt.max_attempts = MAX_ATTEMPTS;
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(open_store(f, &opt), STORE_OK);
+    assert_int_equal(new_experiment(f, 3, NULL, NULL, ex, NULL), STORE_OK);
+    for (crash = 1; crash <= MAX_ATTEMPTS; crash++) {
+        assert_int_equal(store_claim_runs(f->s, "crashing", 3, &c), STORE_OK);
+        assert_non_null(c);
+        assert_int_equal(c->n_runs, 3);
+        assert_int_equal(c->runs[0].index, 0);
+        assert_int_equal(c->runs[0].attempts, crash);
+        assert_int_equal(c->runs[1].attempts, 1);
+        assert_int_equal(c->runs[2].attempts, 1);
+        age_claim(f, c->token);
+        assert_int_equal(store_requeue_stale(f->s, store__now_ms() - 30000, &requeued, &failed),
+                         STORE_OK);
+        assert_int_equal(failed, crash == MAX_ATTEMPTS ? 1 : 0);
+        assert_int_equal(requeued, crash == MAX_ATTEMPTS ? 2 : 3);
+        store_claim_free(c);
+        c = NULL;
+    }
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM runs WHERE experiment_id = '%s' AND restart_index = 0 "
+             "AND status = 'failed' AND attempts = 3 AND error LIKE '%%lost 3 times%%'",
+             ex);
+    assert_int_equal(raw_int(f, sql), 1);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM runs WHERE experiment_id = '%s' AND restart_index IN (1, 2) "
+             "AND status = 'queued' AND attempts = 0 AND claim_token IS NULL",
+             ex);
+    assert_int_equal(raw_int(f, sql), 2);
+    e = get_exp(f->s, ex);
+    assert_int_equal(e->status, STORE_EXP_RUNNING); /* two runs are still to do */
+    assert_int_equal(e->progress.failed, 1);
+    assert_int_equal(e->progress.queued, 2);
+    store_experiment_free(e);
+}
+
+/* The run that was executing is the lowest index still running under the claim: the ones before
+ * it finished. Each lost claim is charged once, whatever other claims of the same experiment are
+ * lost with it, and a live claim is not touched. */
+static void test_requeue_partial_claim(void **state)
+{
+    struct fx *f = *state;
+    char ex[STORE_ID_SIZE];
+    struct store_claim *a = NULL, *b = NULL, *c = NULL;
+    struct store_run *r;
+    int64_t requeued = -1, failed = -1, cutoff;
+    int i;
+
+    assert_int_equal(new_experiment(f, 6, NULL, NULL, ex, NULL), STORE_OK);
+    assert_int_equal(store_claim_runs(f->s, "A", 3, &a), STORE_OK);
+    assert_int_equal(store_claim_runs(f->s, "B", 3, &b), STORE_OK);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(a->runs[i].index, i);
+        assert_int_equal(b->runs[i].index, 3 + i);
+    }
+    /* A finished index 0 and died while executing index 1; B is alive. */
+    assert_int_equal(finish_run(f->s, a->runs[0].id, a->token, STORE_RUN_FINISHED, 0.1, NULL),
+                     STORE_OK);
+    age_claim(f, a->token);
+    r = get_run(f->s, b->runs[0].id);
+    cutoff = r->lease_at_ms; /* strict: B's leases are not older than this */
+    store_run_free(r);
+    assert_int_equal(store_requeue_stale(f->s, cutoff, &requeued, &failed), STORE_OK);
+    assert_int_equal(requeued, 2);
+    assert_int_equal(failed, 0);
+    expect_run(f, a->runs[0].id, STORE_RUN_FINISHED, 1);
+    expect_run(f, a->runs[1].id, STORE_RUN_QUEUED, 1); /* was executing: charged */
+    expect_run(f, a->runs[2].id, STORE_RUN_QUEUED, 0); /* never started */
+    for (i = 0; i < 3; i++)
+        expect_run(f, b->runs[i].id, STORE_RUN_RUNNING, 1);
+
+    /* Now C takes indices 1 and 2 and both B and C are lost at once. */
+    assert_int_equal(store_claim_runs(f->s, "C", 3, &c), STORE_OK);
+    assert_int_equal(c->n_runs, 2);
+    assert_string_equal(c->runs[0].id, a->runs[1].id);
+    assert_int_equal(c->runs[0].attempts, 2);
+    assert_int_equal(c->runs[1].attempts, 1);
+    assert_int_equal(store_requeue_stale(f->s, STORE_NO_LIMIT, &requeued, &failed), STORE_OK);
+    assert_int_equal(requeued, 5);
+    assert_int_equal(failed, 0);
+    expect_run(f, c->runs[0].id, STORE_RUN_QUEUED, 2);
+    expect_run(f, c->runs[1].id, STORE_RUN_QUEUED, 0);
+    expect_run(f, b->runs[0].id, STORE_RUN_QUEUED, 1);
+    expect_run(f, b->runs[1].id, STORE_RUN_QUEUED, 0);
+    expect_run(f, b->runs[2].id, STORE_RUN_QUEUED, 0);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM runs WHERE status = 'running'"), 0);
+    store_claim_free(a);
+    store_claim_free(b);
+    store_claim_free(c);
 }
 
 /* A draining worker hands its claim back: runs queued again with the attempt returned, partial
@@ -1602,6 +1750,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fenced_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requeue_stale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requeue_charges_executing_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requeue_partial_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_cascades, setup, teardown),

@@ -4,8 +4,9 @@
  * every process succeeds), a database newer than the binary, SSE event ids under concurrent
  * writers (a reader that only asks for ids above the last it saw never misses one), fencing
  * across two independent store handles (a worker whose lease expired cannot write a result or
- * trajectory points after the run was claimed again), recovery of pooled connections the server
- * dropped, and the redaction of passwords in locations.
+ * trajectory points after the run was claimed again), the retry accounting of lost claims
+ * reaped through another handle (only the run a worker was executing is charged), recovery of
+ * pooled connections the server dropped, and the redaction of passwords in locations.
  *
  * Needs a PostgreSQL server: the URL comes from BASINLAB_TEST_STORE or, under ctest, from the
  * throwaway cluster of scripts/pg (BASINLAB_PG_STATE/url); without one every test is skipped.
@@ -461,6 +462,123 @@ static void test_fencing_after_lease_expiry(void **state)
     store_close(other);
 }
 
+/* ---- retry accounting of lost workers, reaped from another handle ---- */
+
+/* The run's status and attempts as PostgreSQL has them (one row, or the test fails). */
+static void expect_run(const struct fx *f, const char *run_id, const char *status, int64_t attempts)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT attempts FROM runs WHERE id = '%s' AND status = '%s'", run_id,
+             status);
+    assert_int_equal(pg_int(f->schema, sql), attempts);
+}
+
+/* A worker runs its claim one run at a time in index order, so the reaper charges a lost claim
+ * to its lowest-index running run only. Three losses while on the first run of a batch of 3
+ * (max_attempts 3) fail that run alone; the two that never started are queued, attempts 0. */
+static void test_lost_batch_charges_executing_run(void **state)
+{
+    struct fx *f = *state;
+    struct store *reaper = NULL;
+    struct store_claim *c = NULL;
+    char ex[STORE_ID_SIZE], sql[300];
+    int64_t requeued = -1, failed = -1;
+    int crash;
+    NEED_PG();
+    assert_int_equal(open_store(f, &reaper), STORE_OK);
+    assert_int_equal(new_experiment(f, 3, ex), STORE_OK);
+    for (crash = 1; crash <= 3; crash++) {
+        assert_int_equal(store_claim_runs(f->s, "crashing", 3, &c), STORE_OK);
+        assert_non_null(c);
+        assert_int_equal(c->n_runs, 3);
+        assert_int_equal(c->runs[0].index, 0);
+        assert_int_equal(c->runs[0].attempts, crash);
+        assert_int_equal(c->runs[1].attempts, 1);
+        assert_int_equal(c->runs[2].attempts, 1);
+        assert_int_equal(
+            store_requeue_stale(reaper, (int64_t)time(NULL) * 1000 + 1000, &requeued, &failed),
+            STORE_OK);
+        assert_int_equal(failed, crash == 3 ? 1 : 0);
+        assert_int_equal(requeued, crash == 3 ? 2 : 3);
+        store_claim_free(c);
+        c = NULL;
+    }
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM runs WHERE experiment_id = '%s' AND restart_index = 0 AND "
+             "status = 'failed' AND attempts = 3 AND error LIKE '%%lost 3 times%%'",
+             ex);
+    assert_int_equal(pg_int(f->schema, sql), 1);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM runs WHERE experiment_id = '%s' AND restart_index IN (1, 2) "
+             "AND status = 'queued' AND attempts = 0 AND claim_token IS NULL",
+             ex);
+    assert_int_equal(pg_int(f->schema, sql), 2);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM experiments WHERE id = '%s' AND "
+             "status = 'running'",
+             ex);
+    assert_int_equal(pg_int(f->schema, sql), 1);
+    store_close(reaper);
+}
+
+/* The executing run is the lowest index still running under the claim (the earlier ones
+ * finished); each lost claim is charged once even when two claims of one experiment are lost
+ * together; a live claim held through another handle is not touched. */
+static void test_lost_partial_claim(void **state)
+{
+    struct fx *f = *state;
+    struct store *other = NULL;
+    struct store_claim *a = NULL, *b = NULL, *c = NULL;
+    char ex[STORE_ID_SIZE], sql[200];
+    int64_t requeued = -1, failed = -1;
+    int i;
+    NEED_PG();
+    assert_int_equal(open_store(f, &other), STORE_OK);
+    assert_int_equal(new_experiment(f, 6, ex), STORE_OK);
+    assert_int_equal(store_claim_runs(f->s, "A", 3, &a), STORE_OK);
+    assert_int_equal(store_claim_runs(other, "B", 3, &b), STORE_OK);
+    assert_non_null(a);
+    assert_non_null(b);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(a->runs[i].index, i);
+        assert_int_equal(b->runs[i].index, 3 + i);
+    }
+    /* A finished index 0, then stopped heartbeating a minute ago while on index 1 */
+    assert_int_equal(finish(f->s, a->runs[0].id, a->token, 0.5), STORE_OK);
+    snprintf(sql, sizeof sql,
+             "UPDATE runs SET lease_at = lease_at - 60000 WHERE claim_token = '%s'", a->token);
+    pg_exec(f->schema, sql);
+    assert_int_equal(
+        store_requeue_stale(other, (int64_t)time(NULL) * 1000 - 30000, &requeued, &failed),
+        STORE_OK);
+    assert_int_equal(requeued, 2);
+    assert_int_equal(failed, 0);
+    expect_run(f, a->runs[0].id, "finished", 1);
+    expect_run(f, a->runs[1].id, "queued", 1); /* was executing: charged */
+    expect_run(f, a->runs[2].id, "queued", 0); /* never started */
+    for (i = 0; i < 3; i++)
+        expect_run(f, b->runs[i].id, "running", 1);
+
+    /* C takes indices 1 and 2; then B and C are lost together */
+    assert_int_equal(store_claim_runs(f->s, "C", 3, &c), STORE_OK);
+    assert_non_null(c);
+    assert_int_equal(c->n_runs, 2);
+    assert_string_equal(c->runs[0].id, a->runs[1].id);
+    assert_int_equal(
+        store_requeue_stale(f->s, (int64_t)time(NULL) * 1000 + 1000, &requeued, &failed), STORE_OK);
+    assert_int_equal(requeued, 5);
+    assert_int_equal(failed, 0);
+    expect_run(f, c->runs[0].id, "queued", 2);
+    expect_run(f, c->runs[1].id, "queued", 0);
+    expect_run(f, b->runs[0].id, "queued", 1);
+    expect_run(f, b->runs[1].id, "queued", 0);
+    expect_run(f, b->runs[2].id, "queued", 0);
+    store_claim_free(a);
+    store_claim_free(b);
+    store_claim_free(c);
+    store_close(other);
+}
+
 /* ---- pooled connections the server dropped ---- */
 
 static void test_reconnects_after_server_drop(void **state)
@@ -512,6 +630,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_ids_commit_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fencing_after_lease_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_batch_charges_executing_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_partial_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnects_after_server_drop, setup, teardown),
     };
     signal(SIGPIPE, SIG_IGN);

@@ -4,7 +4,8 @@
  * canonical spec with their ids is stored with the experiment. Expected results come from direct
  * basin_train_restart calls on the inline-parsed spec (restart r, the spec's seed): the worker
  * must reproduce them bit for bit from the stored records, whatever the batch size B and the
- * number of threads. Also tested: the store addition store_claim_release (the drain path).
+ * number of threads. Also tested: the store addition store_claim_release (the drain path), and
+ * that a lost claim charges only the run the worker was executing (store_requeue_stale).
  * The specs switch certification off (certify.enabled = false): a verdict's polish may move the
  * end point, and this file checks training alone (test_verdicts.c checks the verdicts).
  *
@@ -48,6 +49,11 @@ struct counting_store {
     atomic_int append_max; /* the most points in one call */
     atomic_int heartbeats;
     atomic_int releases;
+    /* Simulated loss: the first append for this run first requeues every running run, as the
+     * reaper does for a worker whose lease expired (empty: never). */
+    char lose_at_run[STORE_ID_SIZE];
+    atomic_int lost;
+    int64_t lost_requeued, lost_failed;
 };
 
 static struct counting_store *cs_of(struct store *s)
@@ -85,6 +91,13 @@ static int cs_append(struct store *s, const char *run_id, const char *token,
     int prev = atomic_load(&cs->append_max);
     while ((int)n > prev && !atomic_compare_exchange_weak(&cs->append_max, &prev, (int)n))
         ;
+    if (cs->lose_at_run[0] && strcmp(run_id, cs->lose_at_run) == 0 &&
+        atomic_exchange(&cs->lost, 1) == 0) {
+        int rc =
+            store_requeue_stale(cs->inner, STORE_NO_LIMIT, &cs->lost_requeued, &cs->lost_failed);
+        if (rc != STORE_OK)
+            return rc;
+    }
     return store_trajectory_append(cs->inner, run_id, token, pts, n);
 }
 
@@ -956,6 +969,53 @@ static void test_batch_and_threads_identical(void **state)
     free(text);
 }
 
+/* ---- (8) a lost claim charges only the run that was executing ---- */
+
+/* The worker runs its batch in index order: it finished run 0 and was training run 1 when the
+ * reaper took the claim away (simulated in cs_append, right before run 1's first points land).
+ * Run 1 is charged, run 2 never started and is not; the worker abandons the claim, claims the
+ * two again and finishes them with the same results as direct runs. */
+static void test_lost_claim_charges_executing_run(void **state)
+{
+    struct fx *f = *state;
+    struct worker_pool *pool = NULL;
+    struct worker_options o = opts(3, f);
+    char id[STORE_ID_SIZE];
+    char *text = spec_text("{\"kind\": \"gd\", \"lr\": 0.05}", NULL, 3, 5, 200, 10);
+    struct spec_experiment *exp = parse(text);
+    struct store_run_list *l = NULL;
+    const int64_t want_attempts[3] = {1, 2, 1};
+    submit(f, exp, id);
+    l = runs_of(f, id);
+    assert_int_equal(l->n, 3);
+    memcpy(f->cs.lose_at_run, l->items[1].id, sizeof f->cs.lose_at_run);
+    store_run_list_free(l);
+
+    assert_int_equal(worker_pool_start(&f->app, 1, &o, &pool), BASIN_OK);
+    wait_status(f, id, STORE_EXP_FINISHED, 20.0);
+    worker_pool_stop(pool);
+    assert_int_equal(atomic_load(&f->cs.lost), 1);
+    assert_int_equal(f->cs.lost_requeued, 2); /* runs 1 and 2; run 0 had finished */
+    assert_int_equal(f->cs.lost_failed, 0);
+
+    assert_int_equal(count_events(f, id, "run_finished", NULL, NULL), 3);
+    l = runs_of(f, id);
+    assert_int_equal(l->n, 3);
+    for (size_t i = 0; i < l->n; i++) {
+        const struct store_run *r = &l->items[i];
+        struct ref_run ref;
+        assert_int_equal(r->index, (int64_t)i);
+        assert_int_equal(r->status, STORE_RUN_FINISHED);
+        assert_int_equal(r->attempts, want_attempts[i]);
+        reference(exp, i, &ref);
+        check_run(f, r, &ref, 1);
+        ref_free(&ref);
+    }
+    store_run_list_free(l);
+    spec_experiment_free(exp);
+    free(text);
+}
+
 /* ---- the store addition: store_claim_release ---- */
 
 static void test_claim_release(void **state)
@@ -1057,6 +1117,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drain_requeues_then_finishes_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_experiment_not_starved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_and_threads_identical, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_claim_charges_executing_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_arguments, setup, teardown),
     };
