@@ -36,6 +36,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -43,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -927,7 +929,31 @@ static int write_fd_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* Write to path through a temporary file in the same directory and rename(2), which is atomic. */
+/* Write straight into something that is not a regular file: /dev/null, a FIFO, a terminal. */
+static int write_special(const char *path, const struct buf *b)
+{
+    int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    int status = CLI_EXIT_INTERNAL;
+    if (fd < 0) {
+        fprintf(stderr, "basinlab train: cannot open %s: %s\n", path, strerror(errno));
+        goto done;
+    }
+    if (write_fd_all(fd, b->p, b->len) != 0) {
+        fprintf(stderr, "basinlab train: cannot write %s: %s\n", path, strerror(errno));
+        goto done;
+    }
+    status = CLI_EXIT_OK;
+done:
+    if (fd >= 0 && close(fd) != 0 && status == CLI_EXIT_OK) {
+        fprintf(stderr, "basinlab train: cannot write %s: %s\n", path, strerror(errno));
+        status = CLI_EXIT_INTERNAL;
+    }
+    return status;
+}
+
+/* Write to path through a temporary file in the same directory and rename(2), which is atomic.
+ * Only for a regular file (or a new one): renaming over /dev/null or a FIFO would replace the
+ * device or pipe with a regular file, so those are written in place. */
 static int write_output(const char *path, const struct buf *b)
 {
     if (path == NULL) {
@@ -937,6 +963,9 @@ static int write_output(const char *path, const struct buf *b)
         }
         return CLI_EXIT_OK;
     }
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return write_special(path, b);
     size_t n = strlen(path) + sizeof ".tmpXXXXXX";
     char *tmp = basin_malloc(n);
     int status = CLI_EXIT_INTERNAL, fd = -1;

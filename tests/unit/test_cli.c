@@ -480,6 +480,39 @@ static void test_out_file(void **state)
         assert_null(strstr(e->d_name, ".tmp"));
     closedir(d);
 
+    /* a FIFO (like /dev/null, not a regular file) is written in place, never renamed over */
+    char *fifo = path_in_tmp("out.fifo");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    pid_t reader = fork();
+    assert_true(reader >= 0);
+    if (reader == 0) { /* child: copy the FIFO into a regular file, then exit */
+        alarm(30);     /* never opened for writing (a rename replaced it): die, test fails */
+        int in = open(fifo, O_RDONLY),
+            outfd = open(path_in_tmp("fifo.copy"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        char buf[4096];
+        ssize_t got;
+        while (in >= 0 && outfd >= 0 && (got = read(in, buf, sizeof buf)) > 0)
+            if (write(outfd, buf, (size_t)got) != got)
+                _exit(1);
+        _exit(in >= 0 && outfd >= 0 ? 0 : 1);
+    }
+    const char *to_fifo[] = {"train", "--spec", path_in_tmp("tiny.json"), "--out", fifo, NULL};
+    run(to_fifo, NULL, &p);
+    int rs = 0;
+    assert_int_equal(waitpid(reader, &rs, 0), reader);
+    assert_true(WIFEXITED(rs) && WEXITSTATUS(rs) == 0);
+    assert_int_equal(p.status, 0);
+    struct stat sb;
+    assert_int_equal(stat(fifo, &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
+    text = slurp(path_in_tmp("fifo.copy"), &len);
+    j = json_loadb(text, len, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_array_size(json_object_get(j, "runs")), 6);
+    json_decref(j);
+    free(text);
+    proc_free(&p);
+
     /* an unwritable destination is an internal failure (1), with nothing on stdout */
     const char *bad[] = {
         "train", "--spec", path_in_tmp("tiny.json"), "--out", "/nonexistent-dir/x.json", NULL};
