@@ -1,18 +1,37 @@
-/* The shared application context (app.h): change notifier and request metrics. */
+/* The shared application context (app.h): change notifier, request metrics and the run
+ * response cache. */
 #include "app.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "basin/status.h"
+#include "resp_cache.h"
 
 const double app_latency_bounds[APP_LATENCY_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                         0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+
+/* BASINLAB_RUN_CACHE_BYTES: a decimal byte count (0 disables the cache); anything else → the
+ * default. */
+static size_t run_cache_bytes(void)
+{
+    const char *v = getenv("BASINLAB_RUN_CACHE_BYTES");
+    char *end = NULL;
+    if (v == NULL || v[0] < '0' || v[0] > '9')
+        return APP_RUN_CACHE_BYTES;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno != 0 || *end != '\0' || (unsigned long long)(size_t)n != n)
+        return APP_RUN_CACHE_BYTES;
+    return (size_t)n;
+}
 
 int app_init(struct app *app)
 {
     int rc = BASIN_OK;
     pthread_condattr_t attr;
+    app->run_cache = NULL;
     if (pthread_condattr_init(&attr) != 0)
         return BASIN_ENOMEM;
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -27,6 +46,11 @@ int app_init(struct app *app)
     }
     app->notify_seq = 0;
     atomic_init(&app->draining, 0);
+    rc = resp_cache_create(run_cache_bytes(), &app->run_cache);
+    if (rc != BASIN_OK) {
+        pthread_cond_destroy(&app->notify_cv);
+        pthread_mutex_destroy(&app->notify_mu);
+    }
 done:
     pthread_condattr_destroy(&attr);
     return rc;
@@ -38,6 +62,8 @@ void app_destroy(struct app *app)
         return;
     pthread_cond_destroy(&app->notify_cv);
     pthread_mutex_destroy(&app->notify_mu);
+    resp_cache_destroy(app->run_cache);
+    app->run_cache = NULL;
 }
 
 void app_notify(struct app *app)

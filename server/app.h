@@ -19,6 +19,9 @@
 
 struct store;
 struct worker_pool;
+struct resp_cache;
+
+#define APP_RUN_CACHE_BYTES ((size_t)64 << 20)
 
 /* Request latency histogram buckets (seconds), Prometheus style. */
 #define APP_LATENCY_BUCKETS 12
@@ -41,6 +44,10 @@ struct app {
     atomic_bool draining;   /* SIGTERM seen: refuse new work with 503 + Retry-After */
     size_t max_queued_runs; /* a submission that would exceed this answers 429 */
     const char *web_root;   /* directory of the dashboard's static files (NULL = none) */
+
+    /* Rendered GET /v1/runs/{id} answers (resp_cache.h); NULL = disabled. Created by app_init
+     * with APP_RUN_CACHE_BYTES, or BASINLAB_RUN_CACHE_BYTES from the environment (0 = off). */
+    struct resp_cache *run_cache;
 
     pthread_mutex_t notify_mu;
     pthread_cond_t notify_cv;

@@ -44,8 +44,6 @@ enum {
     IDEMPOTENCY_KEY_MAX = 200,
     RETRY_AFTER_DRAINING_S = 5,
     RETRY_AFTER_QUEUE_FULL_S = 10,
-    /* the summary counts stop reasons and verdicts over at most this many runs */
-    SUMMARY_SCAN_MAX = 5000,
     LOCATION_BYTES = 64
 };
 
@@ -68,75 +66,69 @@ static int store_error(struct reply *rep, int store_rc, const char *id)
 
 /* ---- the summary ---- */
 
-static int count_into(json_t *obj, const char *key)
+/* {name: count} of the store's GROUP BY rows (names are distinct). */
+static int name_counts_json(const struct store_name_count *items, size_t n, json_t **out)
 {
-    json_t *v = json_object_get(obj, key);
-    json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
-    return json_object_set_new(obj, key, json_integer(n + 1)) == 0 ? BASIN_OK : BASIN_ENOMEM;
+    json_t *o = json_object();
+    int rc = o != NULL ? BASIN_OK : BASIN_ENOMEM;
+    for (size_t i = 0; rc == BASIN_OK && i < n; i++)
+        if (json_object_set_new(o, items[i].name, json_integer((json_int_t)items[i].count)) != 0)
+            rc = BASIN_ENOMEM;
+    if (rc == BASIN_OK) {
+        *out = o;
+        o = NULL;
+    }
+    json_decref(o);
+    return rc;
 }
 
 /* {"best_risk", "best_run_id", "stop_reasons": {reason: count} | null, "verdicts": {label:
- * count} | null}: computed from the runs on each GET (the counts only when the experiment has at
- * most SUMMARY_SCAN_MAX runs), plus the spurious fields of spurious_summary_into (label counts,
- * spurious count and share with its Wilson interval, the objective's best point: one store
- * call, counted in SQL over every finished run). A summary stored by someone else
- * (store_experiment_set_summary) is laid over it. *store_rc receives a store failure.
- * With scan = 0 (the items of the list) the run scan is skipped: the best run comes from one
- * indexed lookup of the lowest finished risk, and stop_reasons / verdicts are null, so a list
- * item costs two small queries, not a read of up to SUMMARY_SCAN_MAX runs. */
+ * count} | null}, plus the spurious fields of spurious_summary_into (label counts, spurious
+ * count and share with its Wilson interval, the objective's best point). A summary stored by
+ * someone else (store_experiment_set_summary) is laid over it. *store_rc receives a store
+ * failure.
+ * Everything is counted in the database (store_experiment_run_counts: GROUP BY stop_reason and
+ * verdict_label over every run of any status, and the finished run with the lowest finite risk;
+ * store_experiment_spurious_stats), so the cost in C does not grow with the number of runs and
+ * no run or verdict JSON is loaded. With scan = 0 (the items of the list) the groupings are
+ * skipped (stop_reasons / verdicts are null); the best run, the same in both, is one indexed
+ * lookup of the lowest finite finished risk, so a list item costs a few small indexed queries. */
 static int summary_json(struct store *st, const struct store_experiment *e, int scan, json_t **out,
                         int *store_rc)
 {
-    struct store_run_list *l = NULL, *best = NULL;
+    struct store_run_counts *c = NULL;
     struct store_spurious_stats sp;
     double tol_rel = spurious_tol_rel(e->spec);
-    struct store_run_filter all = {
-        .status = -1, .verdict_label = NULL, .order = STORE_ORDER_FINAL_RISK};
-    struct store_run_filter fin = {
-        .status = STORE_RUN_FINISHED, .verdict_label = NULL, .order = STORE_ORDER_FINAL_RISK};
     json_t *o = NULL, *reasons = NULL, *verdicts = NULL;
-    const struct store_run *b = NULL;
+    const char *best_id = NULL;
+    double best_risk = NAN;
     int rc = BASIN_OK;
 
     *out = NULL;
     *store_rc = STORE_OK;
     o = json_object();
-    reasons = json_object();
-    verdicts = json_object();
-    if (o == NULL || reasons == NULL || verdicts == NULL) {
+    if (o == NULL) {
         rc = BASIN_ENOMEM;
         goto done;
     }
-    *store_rc = scan ? store_run_list(st, e->id, &all, SUMMARY_SCAN_MAX, NULL, &l)
-                     : store_run_list(st, e->id, &fin, 1, NULL, &l);
+    *store_rc = store_experiment_run_counts(st, e->id, scan, &c);
     if (*store_rc != STORE_OK)
         goto done;
-    int complete = scan && l->next_cursor[0] == '\0';
-    for (size_t i = 0; i < l->n; i++) {
-        const struct store_run *r = &l->items[i];
-        if (b == NULL && r->status == STORE_RUN_FINISHED && isfinite(r->final_risk))
-            b = r;
-        if (rc == BASIN_OK && r->stop_reason != NULL)
-            rc = count_into(reasons, r->stop_reason);
-        if (rc == BASIN_OK && r->verdict_label != NULL)
-            rc = count_into(verdicts, r->verdict_label);
+    if (scan) {
+        rc = name_counts_json(c->stop_reasons, c->n_stop_reasons, &reasons);
+        if (rc == BASIN_OK)
+            rc = name_counts_json(c->verdicts, c->n_verdicts, &verdicts);
+        if (rc != BASIN_OK)
+            goto done;
     }
-    if (rc != BASIN_OK)
-        goto done;
-    if (scan && !complete) {
-        /* the scan saw only the lowest risks: the best is among them unless none finished */
-        if (b == NULL) {
-            *store_rc = store_run_list(st, e->id, &fin, 1, NULL, &best);
-            if (*store_rc != STORE_OK)
-                goto done;
-            if (best->n > 0 && isfinite(best->items[0].final_risk))
-                b = &best->items[0];
-        }
+    if (c->best_found) {
+        best_id = c->best_run_id;
+        best_risk = c->best_risk;
     }
-    if (json_object_set_new(o, "best_risk", b ? view_real(b->final_risk) : json_null()) != 0 ||
-        json_object_set_new(o, "best_run_id", b ? json_string(b->id) : json_null()) != 0 ||
-        json_object_set(o, "stop_reasons", complete ? reasons : json_null()) != 0 ||
-        json_object_set(o, "verdicts", complete ? verdicts : json_null()) != 0) {
+    if (json_object_set_new(o, "best_risk", best_id ? view_real(best_risk) : json_null()) != 0 ||
+        json_object_set_new(o, "best_run_id", best_id ? json_string(best_id) : json_null()) != 0 ||
+        json_object_set(o, "stop_reasons", reasons ? reasons : json_null()) != 0 ||
+        json_object_set(o, "verdicts", verdicts ? verdicts : json_null()) != 0) {
         rc = BASIN_ENOMEM;
         goto done;
     }
@@ -155,8 +147,7 @@ static int summary_json(struct store *st, const struct store_experiment *e, int 
 done:
     if (*store_rc != STORE_OK && rc == BASIN_OK)
         rc = BASIN_EINVAL;
-    store_run_list_free(l);
-    store_run_list_free(best);
+    store_run_counts_free(c);
     json_decref(o);
     json_decref(reasons);
     json_decref(verdicts);
@@ -675,7 +666,7 @@ int h_experiments_list(struct request *req, struct reply *rep)
         rc = BASIN_ENOMEM;
         goto done;
     }
-    /* each item carries the computed summary of GET one, without the run scan (summary_json) */
+    /* each item carries the computed summary of GET one, without the groupings (summary_json) */
     for (size_t i = 0; i < l->n; i++) {
         json_t *summary = NULL;
         rc = summary_json(app->store, &l->items[i], 0, &summary, &src);

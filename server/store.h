@@ -265,7 +265,7 @@ struct store_finished_run {
     size_t n_params;
 };
 
-/* A trajectory point; 32 bytes, stored as four little-endian float64 (step exactly: ≤ 2^53). */
+/* A trajectory point (step ≤ 2^53, exact as float64); on disk 24 or 32 bytes, see traj_codec.h. */
 struct store_traj_point {
     int64_t step;
     double risk, grad_norm, param_norm;
@@ -365,6 +365,25 @@ struct store_spurious_stats {
     int64_t spurious;          /* flag true */
     int64_t not_spurious;      /* flag false */
 };
+
+/* One value of a text column of runs and how many runs of the experiment have it. */
+struct store_name_count {
+    char *name; /* malloc'd */
+    int64_t count;
+};
+/* An experiment's runs of every status counted by stop reason and by verdict label (runs
+ * without one are not counted), and its best run: the finished run with the lowest finite
+ * final_risk, ties to the lower restart index (the first evaluated run of the FINAL_RISK
+ * order). Read in one snapshot by GROUP BY in the database, never by loading the runs. */
+struct store_run_counts {
+    int best_found;
+    char best_run_id[STORE_ID_SIZE];
+    double best_risk; /* NaN when !best_found */
+    size_t n_stop_reasons, n_verdicts;
+    struct store_name_count *stop_reasons; /* ordered by name (strcmp) */
+    struct store_name_count *verdicts;     /* ordered by name (strcmp) */
+};
+void store_run_counts_free(struct store_run_counts *c);
 
 /* A finished run's end point, for analyses over many runs. */
 struct store_end_point {
@@ -502,6 +521,8 @@ struct store_ops {
                                      struct store_spurious_stats *out);
     int (*experiment_end_points)(struct store *s, const char *experiment_id, size_t max_points,
                                  size_t n_params, struct store_end_points **out);
+    int (*experiment_run_counts)(struct store *s, const char *experiment_id, int groups,
+                                 struct store_run_counts **out);
 
     int (*run_insert_finished)(struct store *s, const struct store_finished_run *r,
                                char experiment_id_out[STORE_ID_SIZE],
@@ -513,6 +534,9 @@ struct store_ops {
     int (*api_token_find)(struct store *s, const char *secret_sha256, struct store_api_token *out);
     int (*api_token_list)(struct store *s, struct store_api_token **items, size_t *n);
     int (*api_token_revoke)(struct store *s, const char *id, int *changed);
+
+    /* The database-wide change counter (optional: NULL in a backend that has none) */
+    int (*data_version)(struct store *s, uint64_t *out);
 };
 
 struct store {
@@ -730,6 +754,15 @@ static inline int store_events_since(struct store *s, const char *experiment_id,
     return s->ops->events_since(s, experiment_id, after_id, limit, out);
 }
 
+/* The database-wide change counter: it grows in every committed transaction that writes a table
+ * the run view (GET /v1/runs/{id}) depends on: runs, run_params, experiments. Read it before
+ * reading what a cached answer is made of (resp_cache.c). STORE_EINVAL when the backend has
+ * none. One prepared statement per connection. */
+static inline int store_data_version(struct store *s, uint64_t *out)
+{
+    return s->ops->data_version ? s->ops->data_version(s, out) : STORE_EINVAL;
+}
+
 static inline int store_metrics(struct store *s, struct store_metrics *out)
 {
     return s->ops->metrics(s, out);
@@ -765,6 +798,20 @@ static inline int store_experiment_end_points(struct store *s, const char *exper
                                               struct store_end_points **out)
 {
     return s->ops->experiment_end_points(s, experiment_id, max_points, n_params, out);
+}
+
+/* The run counts of the experiment summary (struct store_run_counts); with groups = 0 only the
+ * best run (one indexed lookup; the groupings stay empty). Free with store_run_counts_free. A
+ * backend without this operation answers STORE_EINVAL. */
+static inline int store_experiment_run_counts(struct store *s, const char *experiment_id,
+                                              int groups, struct store_run_counts **out)
+{
+    if (s->ops->experiment_run_counts == NULL) {
+        if (out)
+            *out = NULL;
+        return STORE_EINVAL;
+    }
+    return s->ops->experiment_run_counts(s, experiment_id, groups, out);
 }
 
 /* One transaction: the experiment (status finished, restarts 1, the summary), its run 0

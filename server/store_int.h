@@ -39,6 +39,13 @@ void store__run_clear(struct store_run *r);
 /* The SQLite backend's constructor (store_sqlite.c). */
 int store__sqlite_open(const char *path, const struct store_options *opt, struct store **out,
                        char *err, size_t errcap);
+/* store_run_counts.c: a (stop reason, verdict label, count) group of the backends' one GROUP BY
+ * (either name NULL: not counted there), added to c's lists; then store__run_counts_finish sorts
+ * both lists by name and merges equal names. */
+int store__run_counts_add(struct store_run_counts *c, const char *stop_reason,
+                          const char *verdict_label, int64_t count);
+void store__run_counts_finish(struct store_run_counts *c);
+
 /* The PostgreSQL backend's constructor (store_pg.c), for "postgres://" and "postgresql://". */
 int store__pg_open(const char *url, const struct store_options *opt, struct store **out, char *err,
                    size_t errcap);

@@ -1011,6 +1011,27 @@ static int pg_schema_version(struct store *s, int *version)
     return rc;
 }
 
+/* ---- the change counter (migrations/postgres/0004_data_version.sql) ---- */
+
+static int data_version_body(struct pg_store *ps, PGconn *conn, void *ctx)
+{
+    PGresult *res = NULL;
+    int rc = store_pg_query(ps, conn, "SELECT COALESCE(sum(v), 0) FROM data_version", NULL, &res);
+    if (rc == STORE_OK)
+        *(uint64_t *)ctx = (uint64_t)store_pg_col_int(res, 0, 0);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_data_version(struct store *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    int rc = store_pg_tx(store_pgs(s), PG_TX_READ, data_version_body, &v);
+    if (rc == STORE_OK)
+        *out = v;
+    return rc;
+}
+
 /* ---- datasets ---- */
 
 #define DATASET_COLS                                                                               \
@@ -1713,5 +1734,7 @@ static const struct store_ops pg_ops = {
     .run_list_spurious = store_pg_run_list_spurious,
     .experiment_spurious_stats = store_pg_experiment_spurious_stats,
     .experiment_end_points = store_pg_experiment_end_points,
+    .experiment_run_counts = store_pg_experiment_run_counts,
     .run_insert_finished = store_pg_run_insert_finished,
+    .data_version = pg_data_version,
 };

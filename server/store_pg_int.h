@@ -176,6 +176,9 @@ int store_pg_experiment_spurious_stats(struct store *s, const char *experiment_i
                                        struct store_spurious_stats *out);
 int store_pg_experiment_end_points(struct store *s, const char *experiment_id, size_t max_points,
                                    size_t n_params, struct store_end_points **out);
+/* store_pg_summary.c */
+int store_pg_experiment_run_counts(struct store *s, const char *experiment_id, int groups,
+                                   struct store_run_counts **out);
 int store_pg_run_insert_finished(struct store *s, const struct store_finished_run *r,
                                  char experiment_id_out[STORE_ID_SIZE],
                                  char run_id_out[STORE_ID_SIZE]);

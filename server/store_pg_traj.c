@@ -4,9 +4,10 @@
  *
  * DESIGN
  * A trajectory is a sequence of chunk rows (run_id, chunk_no) of up to STORE_TRAJ_CHUNK_POINTS
- * 32-byte points (step, risk, grad_norm, param_norm as little-endian float64) with the chunk's
- * first and last step as columns; never a row per point. An append tops up the run's last chunk
- * (read, extend, upsert: at most 16 KiB) and then adds full chunks. Steps increase strictly, so
+ * points with the chunk's first and last step and its stride as columns; the data is 24 bytes
+ * per point when the steps are evenly spaced and 32 otherwise (traj_codec.h has the formats).
+ * Never a row per point. An append tops up the run's last chunk (read, decode, extend,
+ * re-encode, upsert: at most 16 KiB) and then adds full chunks. Steps increase strictly, so
  * chunk_no order is step order and a step range is the chunks with last_step ≥ from AND
  * first_step ≤ to, read here in pages of ITER_PAGE chunks (bounded memory per query).
  * Fencing: the append first reads the run FOR SHARE and checks it is `running` under the
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "downsample.h"
+#include "traj_codec.h"
 
 #define MAX_STEP ((int64_t)1 << 53) /* steps travel as float64 */
 #define ITER_PAGE 64                /* chunks per query while iterating */
@@ -33,7 +35,7 @@ struct chunk_iter {
     PGresult *page;
     int row;
     int done;
-    unsigned char raw[32 * STORE_TRAJ_CHUNK_POINTS];
+    unsigned char raw[TRAJ_EXPLICIT_POINT_BYTES * STORE_TRAJ_CHUNK_POINTS];
     struct store_traj_point buf[STORE_TRAJ_CHUNK_POINTS];
 };
 
@@ -58,7 +60,8 @@ static void iter_close(struct chunk_iter *it)
 /* The next chunk's points in it->buf; *n = 0 at the end. */
 static int iter_next(struct pg_store *ps, PGconn *conn, struct chunk_iter *it, size_t *n)
 {
-    int64_t count;
+    int64_t count, stride;
+    size_t len;
     int rc;
 
     *n = 0;
@@ -78,7 +81,8 @@ static int iter_next(struct pg_store *ps, PGconn *conn, struct chunk_iter *it, s
         pgp_int(&p, it->after_no);
         pgp_int(&p, ITER_PAGE);
         rc = store_pg_query(ps, conn,
-                            "SELECT chunk_no, count, data FROM trajectory_chunks "
+                            "SELECT chunk_no, count, first_step, last_step, stride, data "
+                            "FROM trajectory_chunks "
                             "WHERE run_id = $1::text AND last_step >= $2::bigint "
                             "AND first_step <= $3::bigint AND chunk_no > $4::bigint "
                             "ORDER BY chunk_no LIMIT $5::bigint",
@@ -92,14 +96,18 @@ static int iter_next(struct pg_store *ps, PGconn *conn, struct chunk_iter *it, s
         }
     }
     count = store_pg_col_int(it->page, it->row, 1);
+    stride = store_pg_col_int(it->page, it->row, 4);
     if (count < 1 || count > STORE_TRAJ_CHUNK_POINTS)
         return STORE_ECORRUPT;
-    rc = store_pg_col_bytes(it->page, it->row, 2, it->raw, (size_t)(32 * count));
+    len = traj_chunk_bytes(stride, (size_t)count);
+    rc = store_pg_col_bytes(it->page, it->row, 5, it->raw, len);
+    if (rc == STORE_OK)
+        rc = traj_decode(it->raw, len, count, store_pg_col_int(it->page, it->row, 2),
+                         store_pg_col_int(it->page, it->row, 3), stride, it->buf);
     if (rc != STORE_OK)
         return rc;
     it->after_no = store_pg_col_int(it->page, it->row, 0);
     it->row++;
-    store__unpack_points(it->raw, (size_t)count, it->buf);
     *n = (size_t)count;
     return STORE_OK;
 }
@@ -145,8 +153,9 @@ static int check_fence(struct pg_store *ps, PGconn *conn, const char *run_id, co
 
 struct last_chunk {
     int exists;
-    int64_t chunk_no, first_step, last_step, count;
-    unsigned char data[32 * STORE_TRAJ_CHUNK_POINTS];
+    int64_t chunk_no, last_step, count;
+    struct store_traj_point pts[STORE_TRAJ_CHUNK_POINTS];
+    unsigned char data[TRAJ_EXPLICIT_POINT_BYTES * STORE_TRAJ_CHUNK_POINTS]; /* raw / encoded */
 };
 
 static int read_last_chunk(struct pg_store *ps, PGconn *conn, const char *run_id,
@@ -154,27 +163,33 @@ static int read_last_chunk(struct pg_store *ps, PGconn *conn, const char *run_id
 {
     struct pg_params p;
     PGresult *res = NULL;
+    int64_t stride;
+    size_t len;
     int rc;
 
     lc->exists = 0;
     pgp_init(&p);
     pgp_text(&p, run_id);
     rc = store_pg_query(ps, conn,
-                        "SELECT chunk_no, first_step, last_step, count, data "
+                        "SELECT chunk_no, first_step, last_step, count, stride, data "
                         "FROM trajectory_chunks WHERE run_id = $1::text "
                         "ORDER BY chunk_no DESC LIMIT 1",
                         &p, &res);
     if (rc != STORE_OK || PQntuples(res) == 0)
         goto done;
     lc->chunk_no = store_pg_col_int(res, 0, 0);
-    lc->first_step = store_pg_col_int(res, 0, 1);
     lc->last_step = store_pg_col_int(res, 0, 2);
     lc->count = store_pg_col_int(res, 0, 3);
+    stride = store_pg_col_int(res, 0, 4);
     if (lc->count < 1 || lc->count > STORE_TRAJ_CHUNK_POINTS) {
         rc = STORE_ECORRUPT;
         goto done;
     }
-    rc = store_pg_col_bytes(res, 0, 4, lc->data, (size_t)(32 * lc->count));
+    len = traj_chunk_bytes(stride, (size_t)lc->count);
+    rc = store_pg_col_bytes(res, 0, 5, lc->data, len);
+    if (rc == STORE_OK)
+        rc = traj_decode(lc->data, len, lc->count, store_pg_col_int(res, 0, 1), lc->last_step,
+                         stride, lc->pts);
     if (rc == STORE_OK)
         lc->exists = 1;
 done:
@@ -182,25 +197,30 @@ done:
     return rc;
 }
 
+/* Upserts one chunk of n points, encoded into buf. */
 static int write_chunk(struct pg_store *ps, PGconn *conn, const char *run_id, int64_t chunk_no,
-                       int64_t first_step, int64_t last_step, int64_t count,
-                       const unsigned char *data)
+                       const struct store_traj_point *pts, size_t n, unsigned char *buf)
 {
     struct pg_params p;
+    int64_t stride;
+    size_t len;
+
+    traj_encode(pts, n, buf, &stride, &len);
     pgp_init(&p);
     pgp_text(&p, run_id);
     pgp_int(&p, chunk_no);
-    pgp_int(&p, first_step);
-    pgp_int(&p, last_step);
-    pgp_int(&p, count);
-    pgp_bytes(&p, data, (size_t)(32 * count));
+    pgp_int(&p, pts[0].step);
+    pgp_int(&p, pts[n - 1].step);
+    pgp_int(&p, (int64_t)n);
+    pgp_int(&p, stride);
+    pgp_bytes(&p, buf, len);
     return store_pg_query(ps, conn,
                           "INSERT INTO trajectory_chunks "
-                          "(run_id, chunk_no, first_step, last_step, count, data) "
+                          "(run_id, chunk_no, first_step, last_step, count, stride, data) "
                           "VALUES ($1::text, $2::bigint, $3::bigint, $4::bigint, $5::bigint, "
-                          "$6::bytea) ON CONFLICT (run_id, chunk_no) DO UPDATE SET "
+                          "$6::bigint, $7::bytea) ON CONFLICT (run_id, chunk_no) DO UPDATE SET "
                           "first_step = excluded.first_step, last_step = excluded.last_step, "
-                          "count = excluded.count, data = excluded.data",
+                          "count = excluded.count, stride = excluded.stride, data = excluded.data",
                           &p, NULL);
 }
 
@@ -234,9 +254,9 @@ static int append_body(struct pg_store *ps, PGconn *conn, void *vctx)
         if (lc->count < STORE_TRAJ_CHUNK_POINTS) {
             size_t room = (size_t)(STORE_TRAJ_CHUNK_POINTS - lc->count);
             size_t m = n < room ? n : room;
-            store__pack_points(pts, m, lc->data + 32 * lc->count);
-            rc = write_chunk(ps, conn, c->run_id, lc->chunk_no, lc->first_step, pts[m - 1].step,
-                             lc->count + (int64_t)m, lc->data);
+            memcpy(lc->pts + lc->count, pts, m * sizeof *pts);
+            rc = write_chunk(ps, conn, c->run_id, lc->chunk_no, lc->pts, (size_t)lc->count + m,
+                             lc->data);
             done_pts = m;
         }
     }
@@ -244,9 +264,7 @@ static int append_body(struct pg_store *ps, PGconn *conn, void *vctx)
         size_t m = n - done_pts;
         if (m > STORE_TRAJ_CHUNK_POINTS)
             m = STORE_TRAJ_CHUNK_POINTS;
-        store__pack_points(pts + done_pts, m, lc->data);
-        rc = write_chunk(ps, conn, c->run_id, next_no++, pts[done_pts].step,
-                         pts[done_pts + m - 1].step, (int64_t)m, lc->data);
+        rc = write_chunk(ps, conn, c->run_id, next_no++, pts + done_pts, m, lc->data);
         done_pts += m;
     }
     return rc;

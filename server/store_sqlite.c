@@ -77,7 +77,8 @@ int store_sq_fail(struct sqlite_store *ss, sqlite3 *db, int src, const char *wha
         break;
     case SQLITE_CONSTRAINT:
         /* ON DELETE RESTRICT reports SQLITE_CONSTRAINT_TRIGGER (it is implemented as one);
-         * the schema has no triggers of its own, so that code means "still referenced". */
+         * the schema's own triggers (data_version) never RAISE, so that code means "still
+         * referenced". */
         if (src == SQLITE_CONSTRAINT_UNIQUE || src == SQLITE_CONSTRAINT_PRIMARYKEY ||
             src == SQLITE_CONSTRAINT_FOREIGNKEY || src == SQLITE_CONSTRAINT_TRIGGER)
             rc = STORE_ECONFLICT;
@@ -167,6 +168,16 @@ done:
     return rc;
 }
 
+/* A connection may keep cached (persistent) statements, e.g. sq_data_version's: finalize them so
+ * sqlite3_close does not fail with SQLITE_BUSY and leak the connection. Accepts NULL. */
+static void conn_close(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    while (db != NULL && (st = sqlite3_next_stmt(db, NULL)) != NULL)
+        sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 int store_sq_acquire(struct sqlite_store *ss, sqlite3 **db)
 {
     *db = NULL;
@@ -190,7 +201,7 @@ void store_sq_release(struct sqlite_store *ss, sqlite3 *db)
      * later release would roll back writes that were reported committed. Closing it rolls the
      * transaction back. */
     if (!sqlite3_get_autocommit(db)) {
-        sqlite3_close_v2(db);
+        conn_close(db);
         return;
     }
     pthread_mutex_lock(&ss->mu);
@@ -199,7 +210,7 @@ void store_sq_release(struct sqlite_store *ss, sqlite3 *db)
         db = NULL;
     }
     pthread_mutex_unlock(&ss->mu);
-    sqlite3_close(db);
+    conn_close(db);
 }
 
 /* ---- statements ---- */
@@ -522,6 +533,45 @@ done:
 
 static const struct store_ops sqlite_ops;
 
+/* ---- the change counter (migrations/sqlite/0005_data_version.sql) ---- */
+
+static const char sql_data_version[] = "SELECT v FROM data_version WHERE id = 1";
+
+/* One read per cached GET, so its statement is prepared once per connection (persistent) and
+ * found again by its text among the connection's statements (at most a few are ever open). */
+static int sq_data_version(struct store *s, uint64_t *out)
+{
+    struct sqlite_store *ss = store_sq(s);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = store_sq_acquire(ss, &db);
+    if (rc != STORE_OK)
+        goto done;
+    while ((st = sqlite3_next_stmt(db, st)) != NULL) {
+        const char *text = sqlite3_sql(st);
+        if (text != NULL && strcmp(text, sql_data_version) == 0)
+            break;
+    }
+    if (st == NULL) {
+        int src =
+            sqlite3_prepare_v3(db, sql_data_version, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        if (src != SQLITE_OK) {
+            st = NULL;
+            rc = store_sq_fail(ss, db, src, "data_version");
+            goto done;
+        }
+    }
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *out = (uint64_t)sqlite3_column_int64(st, 0);
+    else
+        rc = src == SQLITE_DONE ? STORE_EINTERNAL : store_sq_fail(ss, db, src, "data_version");
+    sqlite3_reset(st); /* ends the read transaction; the statement stays for the next call */
+done:
+    store_sq_release(ss, db);
+    return rc;
+}
+
 static void sq_close(struct store *s)
 {
     struct sqlite_store *ss = store_sq(s);
@@ -529,7 +579,7 @@ static void sq_close(struct store *s)
     if (!ss)
         return;
     for (i = 0; i < ss->n_idle; i++)
-        sqlite3_close(ss->idle[i]);
+        conn_close(ss->idle[i]);
     pthread_mutex_destroy(&ss->mu);
     free(ss->idle);
     free(ss->path);
@@ -1302,9 +1352,11 @@ static const struct store_ops sqlite_ops = {
     .run_list_spurious = store_sq_run_list_spurious,
     .experiment_spurious_stats = store_sq_experiment_spurious_stats,
     .experiment_end_points = store_sq_experiment_end_points,
+    .experiment_run_counts = store_sq_experiment_run_counts,
     .run_insert_finished = store_sq_run_insert_finished,
     .api_token_insert = store_sq_api_token_insert,
     .api_token_find = store_sq_api_token_find,
     .api_token_list = store_sq_api_token_list,
     .api_token_revoke = store_sq_api_token_revoke,
+    .data_version = sq_data_version,
 };

@@ -132,6 +132,9 @@ int store_sq_experiment_spurious_stats(struct store *s, const char *experiment_i
                                        struct store_spurious_stats *out);
 int store_sq_experiment_end_points(struct store *s, const char *experiment_id, size_t max_points,
                                    size_t n_params, struct store_end_points **out);
+/* store_sqlite_summary.c */
+int store_sq_experiment_run_counts(struct store *s, const char *experiment_id, int groups,
+                                   struct store_run_counts **out);
 
 /* store_sqlite_finished.c */
 int store_sq_run_insert_finished(struct store *s, const struct store_finished_run *r,

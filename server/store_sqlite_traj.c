@@ -3,10 +3,13 @@
  *
  * DESIGN
  * A trajectory is a sequence of chunk rows (run_id, chunk_no) holding up to
- * STORE_TRAJ_CHUNK_POINTS points of 32 bytes (step, risk, grad_norm, param_norm as little-endian
- * float64), with the chunk's first and last step as columns. Never a row per point: an append
- * first tops up the run's last chunk (read, extend, rewrite: at most 16 KiB) and then adds full
- * chunks, so even one-point appends cost O(chunk) and keep one row per 512 points.
+ * STORE_TRAJ_CHUNK_POINTS points, with the chunk's first and last step and its stride as
+ * columns; the data is 24 bytes per point when the steps are evenly spaced (implied by the
+ * stride) and 32 otherwise (traj_codec.h has the formats). Never a row per point: an append
+ * first tops up the run's last chunk (read, decode, extend, re-encode, rewrite: at most 16 KiB)
+ * and then adds full chunks, so even one-point appends cost O(chunk) and keep one row per 512
+ * points. The top-up is an UPDATE, which keeps the row's rowid: a REPLACE would delete it and
+ * append it at the end of the table, leaving a hole in its old page.
  * Invariants: steps increase strictly along the trajectory (append rejects anything else), hence
  * chunk_no order is step order and a step range maps to a contiguous run of chunks found with
  * last_step ≥ from AND first_step ≤ to. Appends are fenced like run_finish (the run must be
@@ -18,6 +21,7 @@
 #include <string.h>
 
 #include "downsample.h"
+#include "traj_codec.h"
 
 #define MAX_STEP ((int64_t)1 << 53) /* steps travel as float64 */
 
@@ -31,10 +35,12 @@ struct chunk_iter {
 static int iter_open(struct sqlite_store *ss, sqlite3 *db, const char *run_id, int64_t from,
                      int64_t to, struct chunk_iter *it)
 {
-    int rc = store_sq_prepare(ss, db,
-                              "SELECT count, data FROM trajectory_chunks WHERE run_id = ?1 "
-                              "AND last_step >= ?2 AND first_step <= ?3 ORDER BY chunk_no",
-                              &it->st);
+    int rc =
+        store_sq_prepare(ss, db,
+                         "SELECT count, first_step, last_step, stride, data FROM trajectory_chunks "
+                         "WHERE run_id = ?1 "
+                         "AND last_step >= ?2 AND first_step <= ?3 ORDER BY chunk_no",
+                         &it->st);
     if (rc == STORE_OK)
         rc = store_sq_bind_text(it->st, 1, run_id);
     if (rc == STORE_OK)
@@ -48,7 +54,7 @@ static int iter_open(struct sqlite_store *ss, sqlite3 *db, const char *run_id, i
 static int iter_next(struct sqlite_store *ss, sqlite3 *db, struct chunk_iter *it, size_t *n)
 {
     int64_t count;
-    int src = sqlite3_step(it->st);
+    int rc, src = sqlite3_step(it->st);
 
     *n = 0;
     if (src == SQLITE_DONE)
@@ -56,11 +62,13 @@ static int iter_next(struct sqlite_store *ss, sqlite3 *db, struct chunk_iter *it
     if (src != SQLITE_ROW)
         return store_sq_fail(ss, db, sqlite3_extended_errcode(db), "trajectory read");
     count = store_sq_col_int(it->st, 0);
-    if (count < 1 || count > STORE_TRAJ_CHUNK_POINTS ||
-        sqlite3_column_type(it->st, 1) != SQLITE_BLOB ||
-        sqlite3_column_bytes(it->st, 1) != 32 * count)
+    if (sqlite3_column_type(it->st, 4) != SQLITE_BLOB)
         return STORE_ECORRUPT;
-    store__unpack_points(sqlite3_column_blob(it->st, 1), (size_t)count, it->buf);
+    rc = traj_decode(sqlite3_column_blob(it->st, 4), (size_t)sqlite3_column_bytes(it->st, 4), count,
+                     store_sq_col_int(it->st, 1), store_sq_col_int(it->st, 2),
+                     store_sq_col_int(it->st, 3), it->buf);
+    if (rc != STORE_OK)
+        return rc;
     *n = (size_t)count;
     return STORE_OK;
 }
@@ -113,8 +121,9 @@ done:
 
 struct last_chunk {
     int exists;
-    int64_t chunk_no, first_step, last_step, count;
-    unsigned char data[32 * STORE_TRAJ_CHUNK_POINTS];
+    int64_t chunk_no, last_step, count;
+    struct store_traj_point pts[STORE_TRAJ_CHUNK_POINTS];
+    unsigned char data[TRAJ_EXPLICIT_POINT_BYTES * STORE_TRAJ_CHUNK_POINTS]; /* encode buffer */
 };
 
 static int read_last_chunk(struct sqlite_store *ss, sqlite3 *db, const char *run_id,
@@ -125,7 +134,7 @@ static int read_last_chunk(struct sqlite_store *ss, sqlite3 *db, const char *run
 
     lc->exists = 0;
     rc = store_sq_prepare(ss, db,
-                          "SELECT chunk_no, first_step, last_step, count, data "
+                          "SELECT chunk_no, first_step, last_step, count, stride, data "
                           "FROM trajectory_chunks WHERE run_id = ?1 "
                           "ORDER BY chunk_no DESC LIMIT 1",
                           &st);
@@ -141,47 +150,58 @@ static int read_last_chunk(struct sqlite_store *ss, sqlite3 *db, const char *run
         goto done;
     }
     lc->chunk_no = store_sq_col_int(st, 0);
-    lc->first_step = store_sq_col_int(st, 1);
     lc->last_step = store_sq_col_int(st, 2);
     lc->count = store_sq_col_int(st, 3);
-    if (lc->count < 1 || lc->count > STORE_TRAJ_CHUNK_POINTS ||
-        sqlite3_column_bytes(st, 4) != 32 * lc->count) {
+    if (sqlite3_column_type(st, 5) != SQLITE_BLOB) {
         rc = STORE_ECORRUPT;
         goto done;
     }
-    memcpy(lc->data, sqlite3_column_blob(st, 4), (size_t)(32 * lc->count));
-    lc->exists = 1;
+    rc = traj_decode(sqlite3_column_blob(st, 5), (size_t)sqlite3_column_bytes(st, 5), lc->count,
+                     store_sq_col_int(st, 1), lc->last_step, store_sq_col_int(st, 4), lc->pts);
+    if (rc == STORE_OK)
+        lc->exists = 1;
 done:
     sqlite3_finalize(st);
     return rc;
 }
 
-/* INSERT OR REPLACE one chunk from packed bytes. */
+/* Writes one chunk of n points (encoded into buf): a new row, or the rewrite of an existing
+ * one (update = 1) in place. */
 static int write_chunk(struct sqlite_store *ss, sqlite3 *db, const char *run_id, int64_t chunk_no,
-                       int64_t first_step, int64_t last_step, int64_t count,
-                       const unsigned char *data)
+                       int update, const struct store_traj_point *pts, size_t n, unsigned char *buf)
 {
     sqlite3_stmt *st = NULL;
-    int rc = store_sq_prepare(ss, db,
-                              "INSERT OR REPLACE INTO trajectory_chunks "
-                              "(run_id, chunk_no, first_step, last_step, count, data) "
-                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                              &st);
+    int64_t stride;
+    size_t len;
+    int rc;
+
+    traj_encode(pts, n, buf, &stride, &len);
+    rc = store_sq_prepare(ss, db,
+                          update ? "UPDATE trajectory_chunks SET first_step = ?3, last_step = ?4, "
+                                   "count = ?5, stride = ?6, data = ?7 "
+                                   "WHERE run_id = ?1 AND chunk_no = ?2"
+                                 : "INSERT INTO trajectory_chunks "
+                                   "(run_id, chunk_no, first_step, last_step, count, stride, data) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                          &st);
     if (rc == STORE_OK)
         rc = store_sq_bind_text(st, 1, run_id);
     if (rc == STORE_OK)
         rc = store_sq_bind_rc(sqlite3_bind_int64(st, 2, chunk_no));
     if (rc == STORE_OK)
-        rc = store_sq_bind_rc(sqlite3_bind_int64(st, 3, first_step));
+        rc = store_sq_bind_rc(sqlite3_bind_int64(st, 3, pts[0].step));
     if (rc == STORE_OK)
-        rc = store_sq_bind_rc(sqlite3_bind_int64(st, 4, last_step));
+        rc = store_sq_bind_rc(sqlite3_bind_int64(st, 4, pts[n - 1].step));
     if (rc == STORE_OK)
-        rc = store_sq_bind_rc(sqlite3_bind_int64(st, 5, count));
+        rc = store_sq_bind_rc(sqlite3_bind_int64(st, 5, (int64_t)n));
     if (rc == STORE_OK)
-        rc = store_sq_bind_rc(
-            sqlite3_bind_blob64(st, 6, data, (sqlite3_uint64)(32 * count), SQLITE_STATIC));
+        rc = store_sq_bind_rc(sqlite3_bind_int64(st, 6, stride));
+    if (rc == STORE_OK)
+        rc = store_sq_bind_rc(sqlite3_bind_blob64(st, 7, buf, (sqlite3_uint64)len, SQLITE_STATIC));
     if (rc == STORE_OK)
         rc = store_sq_step_done(ss, db, st, "chunk write");
+    if (rc == STORE_OK && sqlite3_changes(db) != 1)
+        rc = STORE_EINTERNAL;
     sqlite3_finalize(st);
     return rc;
 }
@@ -224,9 +244,9 @@ int store_sq_trajectory_append(struct store *s, const char *run_id, const char *
         if (lc->count < STORE_TRAJ_CHUNK_POINTS) {
             size_t room = (size_t)(STORE_TRAJ_CHUNK_POINTS - lc->count);
             size_t m = n < room ? n : room;
-            store__pack_points(pts, m, lc->data + 32 * lc->count);
-            rc = write_chunk(ss, db, run_id, lc->chunk_no, lc->first_step, pts[m - 1].step,
-                             lc->count + (int64_t)m, lc->data);
+            memcpy(lc->pts + lc->count, pts, m * sizeof *pts);
+            rc = write_chunk(ss, db, run_id, lc->chunk_no, 1, lc->pts, (size_t)lc->count + m,
+                             lc->data);
             done_pts = m;
         }
     }
@@ -234,9 +254,7 @@ int store_sq_trajectory_append(struct store *s, const char *run_id, const char *
         size_t m = n - done_pts;
         if (m > STORE_TRAJ_CHUNK_POINTS)
             m = STORE_TRAJ_CHUNK_POINTS;
-        store__pack_points(pts + done_pts, m, lc->data);
-        rc = write_chunk(ss, db, run_id, next_no++, pts[done_pts].step, pts[done_pts + m - 1].step,
-                         (int64_t)m, lc->data);
+        rc = write_chunk(ss, db, run_id, next_no++, 0, pts + done_pts, m, lc->data);
         done_pts += m;
     }
     if (rc == STORE_OK)

@@ -31,7 +31,16 @@
  *
  * Invariants: `alive` and `joined` are guarded by mu; a thread decrements `alive` as its very
  * last action, so once it is zero every join returns promptly. No lock is held while training
- * or while calling the store. */
+ * or while calling the store.
+ *
+ * Priority. Training is throughput work; answering requests is latency work, and both share the
+ * same cores. Each worker thread therefore lowers its own CPU priority at start by
+ * BASINLAB_WORKER_NICE (default WORKER_DEFAULT_NICE; 0 turns it off; clamped to 19) relative to the
+ * process: setpriority(PRIO_PROCESS, tid) on Linux applies to that thread only, so the HTTP
+ * threads keep nice 0 and the scheduler serves a waiting request first while training still gets
+ * every idle cycle. A thread cannot raise its priority back without CAP_SYS_NICE, which is fine:
+ * it ends with the pool. A failed setpriority is logged and ignored. */
+#define _GNU_SOURCE /* syscall(SYS_gettid) */
 #include "worker.h"
 
 #include <cblas.h>
@@ -41,6 +50,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -139,11 +151,43 @@ static void settle_claim(struct worker_pool *pool, struct worker_thread *w, cons
     }
 }
 
+#define WORKER_DEFAULT_NICE 10
+
+/* The nice increment of worker threads: BASINLAB_WORKER_NICE (0..19), else the default. */
+static int worker_nice(void)
+{
+    const char *v = getenv("BASINLAB_WORKER_NICE");
+    char *end = NULL;
+    if (v == NULL || v[0] == '\0')
+        return WORKER_DEFAULT_NICE;
+    long n = strtol(v, &end, 10);
+    if (*end != '\0' || n < 0)
+        return WORKER_DEFAULT_NICE;
+    return n > 19 ? 19 : (int)n;
+}
+
+static void lower_priority(struct worker_pool *pool, const char *id)
+{
+    int inc = worker_nice();
+    if (inc == 0)
+        return;
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, tid);
+    if (cur == -1 && errno != 0)
+        cur = 0;
+    int want = cur + inc > 19 ? 19 : cur + inc;
+    if (setpriority(PRIO_PROCESS, tid, want) != 0)
+        pool_log(pool, id, "lowering the worker thread's priority failed", STORE_EINVAL);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker_thread *w = arg;
     struct worker_pool *pool = w->pool;
     struct app *app = pool->app;
+
+    lower_priority(pool, w->id);
 
     while (!atomic_load(&pool->drain)) {
         struct store_claim *claim = NULL;

@@ -283,6 +283,8 @@ static int group_setup(void **state)
     if (mkdtemp(g.dir) == NULL)
         return -1;
     snprintf(g.db, sizeof g.db, "%s/store.db", g.dir);
+    /* no rendered-response cache: every GET of the sweep must go through the render path */
+    setenv("BASINLAB_RUN_CACHE_BYTES", "0", 1);
     if (app_init(&g.app) != BASIN_OK)
         return -1;
     limits_defaults(&g.app.limits);
