@@ -463,8 +463,9 @@ static int analyse(basin__cert_ctx *c, double *theta, basin_certificate *cert)
     return judge_rest(c, theta, cert, certified);
 }
 
-int basin_certify(const basin_net *net, const basin_dataset *ds, const basin_loss *loss, double l2,
-                  double *theta, const basin_certify_opts *opts, basin_certificate **out)
+int basin__certify_ex(const basin_net *net, const basin_dataset *ds, const basin_loss *loss,
+                      double l2, double *theta, const basin_certify_opts *opts, int use_lanes,
+                      basin_certificate **out)
 {
     basin_certify_opts defaults;
     basin__cert_ctx c;
@@ -498,6 +499,7 @@ int basin_certify(const basin_net *net, const basin_dataset *ds, const basin_los
     cert->witness_radius = INFINITY;
     if ((rc = ctx_init(&c, net, ds, loss, l2, opts)) != BASIN_OK)
         goto done;
+    c.use_lanes = use_lanes;
     cert->dim = c.dim;
     cert->n_samples = c.n;
     memcpy(c.theta, theta, c.dim * sizeof *theta);
@@ -511,4 +513,10 @@ done:
     basin_certificate_free(cert);
     ctx_free(&c);
     return rc;
+}
+
+int basin_certify(const basin_net *net, const basin_dataset *ds, const basin_loss *loss, double l2,
+                  double *theta, const basin_certify_opts *opts, basin_certificate **out)
+{
+    return basin__certify_ex(net, ds, loss, l2, theta, opts, 1, out);
 }

@@ -86,7 +86,17 @@ typedef struct basin__cert_ctx {
                                  only on success) */
     int one_hidden;           /* the exact test's architecture and loss apply */
     basin__onehidden oh;
+    int use_lanes; /* 1: for nets the lane kernel takes, probes run in its lanes and polish calls
+                      it directly (same bits either way; 0 is the reference path) */
 } basin__cert_ctx;
+
+/* ---- certify.c ---- */
+/* basin_certify with the lane-kernel shortcuts on (use_lanes = 1, what basin_certify does:
+ * probes in lanes, polish evaluating through the kernel directly) or off (0: every evaluation
+ * through the objective, the reference path the tests compare with bit for bit). */
+int basin__certify_ex(const basin_net *net, const basin_dataset *ds, const basin_loss *loss,
+                      double l2, double *theta, const basin_certify_opts *opts, int use_lanes,
+                      basin_certificate **out);
 
 /* ---- certify_region.c ---- */
 /* Fill the pattern layout (play, P, n_active) of c->net. */
