@@ -579,14 +579,15 @@ def markdown(res, args):
                  f"{ok(bpp is not None and bpp <= TARGET_BYTES_PER_POINT)} |")
     L.append("")
     L.append("Bytes per point: SQLite's `dbstat` pages of `trajectory_chunks` (and of its primary "
-             "key index) over every point in the table; a point's raw payload is 32 B (step, "
-             "risk, grad_norm, param_norm as float64). Points/s: points stored for the "
+             "key index) over every point in the table; a point's raw payload is 24 B (risk, "
+             "grad_norm, param_norm as float64; steps implied by the chunk's stride) or 32 B "
+             "with explicit steps when they are irregular. Points/s: points stored for the "
              "experiment over first claim → last run end (runs table timestamps).")
     L.append("")
     mem = res.get("memory")
     if mem:
         hwm = mem["vmhwm_kb"] / 1024
-        L.append("| 10,000-restart run | restarts | wall s | restarts/s | peak RSS (VmHWM) MB | "
+        L.append("| many-restart run | restarts | wall s | restarts/s | peak RSS (VmHWM) MB | "
                  "RSS start / end MB | target |")
         L.append("|---|---:|---:|---:|---:|---:|---|")
         L.append(f"| case a, full server path | {mem['restarts']} | {mem['seconds']:.1f} | "
@@ -596,9 +597,9 @@ def markdown(res, args):
         L.append("")
         if mem.get("vmhwm_after_get_experiment_kb"):
             L.append(f"Then one `GET /v1/experiments/{{id}}` of the finished experiment took "
-                     f"{mem['get_experiment_s']:.1f} s and raised VmHWM to "
-                     f"{mem['vmhwm_after_get_experiment_kb'] / 1024:.1f} MB (its summary reads "
-                     f"up to 5000 runs with their verdicts).")
+                     f"{mem['get_experiment_s'] * 1000:.0f} ms and left VmHWM at "
+                     f"{mem['vmhwm_after_get_experiment_kb'] / 1024:.1f} MB (its summary is "
+                     f"counted in SQL over every run).")
             L.append("")
         L.append(f"Memory run: submission → experiment finished (progress polled every second "
                  f"through the experiment list, which skips the run scan), measured by the client; "
