@@ -26,6 +26,7 @@
 #include "basin/data.h"
 #include "basin/net.h"
 #include "basin/status.h"
+#include "layer_specs.h"
 #include "conv_int.h"
 #include "gradcheck.h"
 #include "net_int.h"
@@ -38,52 +39,6 @@ typedef struct ccase {
     basin_loss loss;
     size_t out_k;
 } ccase;
-
-static basin_layer_spec conv(size_t filters, size_t k, size_t stride, basin_padding pad, size_t p,
-                             int bias)
-{
-    basin_layer_spec s;
-    memset(&s, 0, sizeof s);
-    s.kind = BASIN_LAYER_CONV2D;
-    s.filters = filters;
-    s.kernel = k;
-    s.stride = stride;
-    s.padding = pad;
-    s.pad = p;
-    s.bias = bias;
-    return s;
-}
-
-static basin_layer_spec dense(size_t units, int bias)
-{
-    basin_layer_spec s;
-    memset(&s, 0, sizeof s);
-    s.kind = BASIN_LAYER_DENSE;
-    s.units = units;
-    s.bias = bias;
-    return s;
-}
-
-static basin_layer_spec act(basin_act_kind kind, double a, double b)
-{
-    basin_layer_spec s;
-    memset(&s, 0, sizeof s);
-    s.kind = BASIN_LAYER_ACTIVATION;
-    s.act = kind;
-    s.slope = a;
-    s.s_neg = a;
-    s.s_pos = b;
-    return s;
-}
-
-static basin_layer_spec simple(basin_layer_kind kind, size_t size)
-{
-    basin_layer_spec s;
-    memset(&s, 0, sizeof s);
-    s.kind = kind;
-    s.size = size;
-    return s;
-}
 
 /* The nets under test; index 0 is benchmark case d. */
 static size_t make_case(size_t i, ccase *c)

@@ -33,6 +33,7 @@
 #include "basin/status.h"
 #include "basin/train.h"
 #include "lanes_int.h"
+#include "layer_specs.h"
 #include "net_int.h"
 
 #define L BASIN__LANES
@@ -46,36 +47,6 @@ typedef struct net_case {
     basin_layer_spec layers[12];
     basin_loss loss;
 } net_case;
-
-static basin_layer_spec dense(size_t units, int bias)
-{
-    basin_layer_spec s;
-    memset(&s, 0, sizeof s);
-    s.kind = BASIN_LAYER_DENSE;
-    s.units = units;
-    s.bias = bias;
-    return s;
-}
-
-static basin_layer_spec act(basin_act_kind kind, double a, double b)
-{
-    basin_layer_spec s;
-    memset(&s, 0, sizeof s);
-    s.kind = BASIN_LAYER_ACTIVATION;
-    s.act = kind;
-    s.slope = a;
-    s.s_neg = a;
-    s.s_pos = b;
-    return s;
-}
-
-static basin_layer_spec flat(void)
-{
-    basin_layer_spec s;
-    memset(&s, 0, sizeof s);
-    s.kind = BASIN_LAYER_FLATTEN;
-    return s;
-}
 
 static void set_case(net_case *c, const char *name, size_t d, size_t n_layers, basin_loss_kind loss,
                      double delta)
@@ -110,10 +81,10 @@ static size_t catalogue(net_case *c)
     n++;
     /* identity activation, a layer without bias, flatten no-ops, huber on 4 outputs */
     set_case(&c[n], "5-9-4 identity nobias huber", 5, 5, BASIN_LOSS_HUBER, 0.7);
-    c[n].layers[0] = flat();
+    c[n].layers[0] = simple(BASIN_LAYER_FLATTEN, 0);
     c[n].layers[1] = dense(9, 0);
     c[n].layers[2] = act(BASIN_ACT_IDENTITY, 0, 0);
-    c[n].layers[3] = flat();
+    c[n].layers[3] = simple(BASIN_LAYER_FLATTEN, 0);
     c[n].layers[4] = dense(4, 1);
     n++;
     /* cross entropy, three classes */
@@ -447,7 +418,7 @@ static void test_eligibility(void **state)
     assert_true(basin__lanes_eligible(net));
     basin_net_free(net);
     /* a [c,h,w] input */
-    basin_layer_spec layers[2] = {flat(), dense(1, 1)};
+    basin_layer_spec layers[2] = {simple(BASIN_LAYER_FLATTEN, 0), dense(1, 1)};
     basin_arch arch = {3, {1, 2, 2}, 2, layers};
     assert_int_equal(basin_net_create(&arch, &net, NULL), BASIN_OK);
     assert_false(basin__lanes_eligible(net));

@@ -22,6 +22,7 @@
 #include "basin/net.h"
 #include "basin/rng.h"
 #include "basin/status.h"
+#include "layer_specs.h"
 #include "lanes_int.h"
 #include "net_int.h"
 #include "rows_int.h"
@@ -33,28 +34,6 @@ typedef struct net_case {
     basin_layer_spec layers[20];
     basin_loss loss;
 } net_case;
-
-static basin_layer_spec dense(size_t units, int bias)
-{
-    basin_layer_spec s;
-    memset(&s, 0, sizeof s);
-    s.kind = BASIN_LAYER_DENSE;
-    s.units = units;
-    s.bias = bias;
-    return s;
-}
-
-static basin_layer_spec act(basin_act_kind kind, double a, double b)
-{
-    basin_layer_spec s;
-    memset(&s, 0, sizeof s);
-    s.kind = BASIN_LAYER_ACTIVATION;
-    s.act = kind;
-    s.slope = a;
-    s.s_neg = a;
-    s.s_pos = b;
-    return s;
-}
 
 static void set_case(net_case *c, const char *name, size_t d, basin_loss_kind loss)
 {
